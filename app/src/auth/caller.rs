@@ -1,0 +1,123 @@
+//! `Caller`: who is making this request. An `Authorization: Bearer` header means an API key (and nothing else is
+//! consulted); otherwise the session cookie decides. The user row is re-read on every request, so a role change
+//! or a disabled account takes effect immediately.
+
+use super::{api_key, SESSION_USER_ID};
+use crate::domain::access::{Access, Principal, Role, Scope};
+use crate::error::AppError;
+use crate::model::{ApiKey, Me, User};
+use crate::state::AppState;
+use crate::storage;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::Utc;
+use tower_sessions::Session;
+
+#[derive(Debug, Clone)]
+pub enum Caller {
+    User(User),
+    ApiKey(ApiKey),
+}
+
+impl Caller {
+    fn principal(&self) -> Principal<'_> {
+        match self {
+            Caller::User(user) => Principal::User(user.role),
+            Caller::ApiKey(key) => Principal::ApiKey(&key.scopes),
+        }
+    }
+
+    /// Refuses with 403 and a message saying what would be needed.
+    pub fn require(&self, access: Access) -> Result<(), AppError> {
+        if self.principal().may(access) {
+            return Ok(());
+        }
+        Err(AppError::forbidden(match self {
+            Caller::User(user) => {
+                let needed = match access {
+                    Access::Admin => Role::Admin,
+                    _ => Role::Editor,
+                };
+                format!("your role ({}) cannot do this: it needs the {} role", user.role, needed)
+            }
+            Caller::ApiKey(_) => {
+                let needed = match access {
+                    Access::Read => Scope::Read,
+                    Access::Write | Access::Admin => Scope::Admin,
+                    Access::Assign => Scope::Assign,
+                    Access::Ingest => Scope::Ingest,
+                };
+                format!("this API key lacks the '{needed}' scope")
+            }
+        }))
+    }
+
+    /// The signed-in user, for actions only people take (changing one's own account, for example).
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Caller::User(user) => Some(user),
+            Caller::ApiKey(_) => None,
+        }
+    }
+
+    pub fn me(&self) -> Me {
+        match self {
+            Caller::User(u) => Me::User { id: u.id, email: u.email.clone(), role: u.role },
+            Caller::ApiKey(k) => Me::ApiKey { id: k.id, name: k.name.clone(), scopes: k.scopes.clone() },
+        }
+    }
+
+    /// Resolves the caller of a request; `Unauthenticated` when there are no credentials.
+    pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Caller, AppError> {
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            return authenticate_key(state, header.to_str().unwrap_or_default()).await.map(Caller::ApiKey);
+        }
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .ok_or_else(|| AppError::internal("session layer missing from the router"))?;
+        session_user(state, session).await?.map(Caller::User).ok_or(AppError::Unauthenticated)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Caller::from_parts(parts, state).await
+    }
+}
+
+async fn authenticate_key(state: &AppState, header: &str) -> Result<ApiKey, AppError> {
+    let invalid = || AppError::InvalidCredentials("invalid or revoked API key".into());
+    let secret = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into()))?;
+    if !secret.starts_with(api_key::SECRET_PREFIX) {
+        return Err(invalid());
+    }
+    let key = storage::api_keys::find_active_by_hash(&state.db, &api_key::hash_secret(secret))
+        .await?
+        .ok_or_else(invalid)?;
+    let now = Utc::now();
+    if state.key_usage.should_record(key.id, now) {
+        storage::api_keys::touch_last_used(&state.db, key.id, now).await?;
+    }
+    Ok(key)
+}
+
+/// The user signed in to this session, if any. A session pointing at a deleted or disabled user is ended.
+pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    let user_id: Option<i64> = session.get(SESSION_USER_ID).await.map_err(AppError::internal)?;
+    let Some(user_id) = user_id else { return Ok(None) };
+    match storage::users::find(&state.db, user_id).await? {
+        Some(user) if !user.disabled => Ok(Some(user)),
+        _ => {
+            session.flush().await.map_err(AppError::internal)?;
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure domain logic: no I/O, no Leptos, no database, no clock reads (time comes in as an argument).
+//! Everything here is unit-tested in place and usable from the server, the API and the browser.
+
+pub mod access;
+pub mod throttle;
+pub mod validate;

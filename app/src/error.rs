@@ -1,0 +1,243 @@
+//! The one error type of intentlab, used by the REST API and by server functions alike.
+//!
+//! - Expected failures (bad input, missing rights, conflicts) are specific variants with a message for people.
+//! - Unexpected failures (database down, a bug) become `Internal`/`Unavailable`: the cause is logged on the
+//!   server, the client gets a generic message.
+//! - The HTTP status and the stable `code` are decided here and nowhere else; the wire shape is
+//!   `{"error":{"code":"snake_case_code","message":"human text"}}`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("authentication required: sign in or send an API key as 'Authorization: Bearer <key>'")]
+    Unauthenticated,
+    #[error("{0}")]
+    InvalidCredentials(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    /// The message is for the log only; clients see a generic text.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        AppError::InvalidInput(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AppError::NotFound(message.into())
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AppError::Conflict(message.into())
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        AppError::Internal(cause.to_string())
+    }
+
+    /// Stable, machine-readable code: clients may match on it, so never rename one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::InvalidInput(_) => "invalid_input",
+            AppError::MalformedJson(_) => "malformed_json",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::InvalidCredentials(_) => "invalid_credentials",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Unavailable(_) => "service_unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::InvalidInput(_) | AppError::MalformedJson(_) => 400,
+            AppError::Unauthenticated | AppError::InvalidCredentials(_) => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::MethodNotAllowed(_) => 405,
+            AppError::Conflict(_) => 409,
+            AppError::PayloadTooLarge(_) => 413,
+            AppError::UnsupportedMediaType(_) => 415,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Internal(_) => 500,
+            AppError::Unavailable(_) => 503,
+        }
+    }
+
+    /// The text a client may see: internal causes stay in the server log.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Internal(_) => "something went wrong on our side; it has been logged".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Args(m) | E::MissingArg(m) => AppError::InvalidInput(format!("invalid form input: {m}")),
+            E::Request(m) => AppError::Unavailable(format!("could not reach the server: {m}")),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::AppError;
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::Json;
+
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        error: Body<'a>,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        code: &'a str,
+        message: String,
+    }
+
+    impl AppError {
+        pub fn status(&self) -> StatusCode {
+            StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+
+        /// Logs server-side failures once, where they turn into a response.
+        pub fn log(&self) {
+            match self {
+                AppError::Internal(cause) => tracing::error!(%cause, "internal error"),
+                AppError::Unavailable(cause) => tracing::warn!(%cause, "service unavailable"),
+                _ => {}
+            }
+        }
+    }
+
+    impl IntoResponse for AppError {
+        fn into_response(self) -> Response {
+            self.log();
+            let body = Envelope { error: Body { code: self.code(), message: self.public_message() } };
+            let mut response = (self.status(), Json(body)).into_response();
+            if let AppError::TooManyRequests { retry_after_secs, .. } = self {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            response
+        }
+    }
+
+    impl From<sqlx::Error> for AppError {
+        fn from(err: sqlx::Error) -> Self {
+            match err {
+                sqlx::Error::RowNotFound => AppError::not_found("no such record"),
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                    AppError::Unavailable(format!("database unavailable: {err}"))
+                }
+                sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                    AppError::conflict("a record with the same unique value already exists")
+                }
+                other => AppError::internal(other),
+            }
+        }
+    }
+
+    impl From<axum::extract::rejection::JsonRejection> for AppError {
+        fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+            let text = rejection.body_text();
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(text),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    AppError::UnsupportedMediaType("expected a JSON body with 'Content-Type: application/json'".into())
+                }
+                _ => AppError::MalformedJson(text),
+            }
+        }
+    }
+
+    impl From<axum::extract::rejection::QueryRejection> for AppError {
+        fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+            AppError::InvalidInput(rejection.body_text())
+        }
+    }
+
+    impl From<axum::extract::rejection::PathRejection> for AppError {
+        fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+            AppError::InvalidInput(rejection.body_text())
+        }
+    }
+}
+
+/// Result of a server function. On the server, an error also sets the HTTP status of the response, so server
+/// functions answer 401/403/429 like the REST API does instead of a blanket 500.
+pub fn server_result<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    #[cfg(feature = "ssr")]
+    if let Err(err) = &result {
+        err.log();
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(err.status());
+            if let AppError::TooManyRequests { retry_after_secs, .. } = err {
+                response.insert_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after_secs),
+                );
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_are_not_shown_to_clients() {
+        let err = AppError::internal("password column missing");
+        assert_eq!(err.code(), "internal_error");
+        assert_eq!(err.status_code(), 500);
+        assert!(!err.public_message().contains("password"));
+    }
+
+    #[test]
+    fn expected_errors_keep_their_message() {
+        let err = AppError::forbidden("viewers cannot create API keys");
+        assert_eq!((err.code(), err.status_code()), ("forbidden", 403));
+        assert_eq!(err.public_message(), "viewers cannot create API keys");
+    }
+}

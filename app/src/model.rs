@@ -1,0 +1,68 @@
+//! Shared types that cross the wire: returned by the REST API and by server functions, rendered by pages.
+//! Rows from storage convert into these; nothing here knows about SQL.
+
+use crate::domain::access::{Role, Scope};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub type UserId = i64;
+pub type ApiKeyId = i64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    /// The first characters of the secret, enough to recognise a key in logs and configuration.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key as returned once, at creation: the only time the secret is visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+/// Who is calling, as `GET /api/v1/me` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Me {
+    User { id: UserId, email: String, role: Role },
+    ApiKey { id: ApiKeyId, name: String, scopes: Vec<Scope> },
+}
+
+/// `POST /api/v1/users` and the Users page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewUser {
+    pub email: String,
+    pub password: String,
+    pub role: String,
+}
+
+/// `PATCH /api/v1/users/{id}`: any subset of the fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// `POST /api/v1/api-keys` and the API keys page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+}

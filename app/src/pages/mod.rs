@@ -1,0 +1,11 @@
+//! One module per route; each holds the server functions its page calls.
+
+pub mod api_keys;
+pub mod app;
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod users;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod context;

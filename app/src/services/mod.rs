@@ -1,0 +1,6 @@
+//! Use cases shared by the REST API, server functions and the CLI: each checks access, parses input, and calls
+//! storage. Handlers and server functions stay a few lines long and cannot disagree with each other.
+
+pub mod api_keys;
+pub mod auth;
+pub mod users;

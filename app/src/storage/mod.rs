@@ -1,0 +1,197 @@
+//! The storage seam: the one place that decides SQLite vs PostgreSQL, and one module per aggregate.
+//!
+//! `Db` is an enum over the two typed pools rather than `sqlx::Any`, whose type system cannot carry timestamps or
+//! JSON. Both drivers accept `$1` placeholders, so a query is usually written once and run on either pool with
+//! [`on_pool!`]; where the dialects differ, both strings stand side by side.
+
+pub mod api_keys;
+pub mod login_failures;
+pub mod sessions;
+pub mod users;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression on whichever pool `db` holds; the expression is type-checked once per driver.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::storage::Db::Sqlite($pool) => $body,
+            $crate::storage::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub use on_pool;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!(
+                "unsupported DATABASE_URL '{}': use sqlite://path/to/file.db or postgres://user@host/db",
+                redact_url(url)
+            ))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Hides the password of a database URL for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens a pool for `url`. SQLite files (and their directory) are created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
+        let acquire_timeout = Duration::from_secs(5);
+        match Backend::from_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    // WAL: readers never block the writer, and the HTTP API reads while ingestion writes.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // Durability choice: FULL syncs the WAL on every commit, so an acknowledged write survives
+                    // power loss, not only a process crash (NORMAL would only guarantee the latter). The cost is
+                    // one fsync per transaction; ingestion batches events per transaction to amortise it.
+                    .synchronous(SqliteSynchronous::Full)
+                    // Writers queue for the lock instead of failing at once with SQLITE_BUSY.
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .pragma("temp_store", "memory");
+                if let Some(dir) = sqlite_parent_dir(url) {
+                    std::fs::create_dir_all(&dir).map_err(sqlx::Error::Io)?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Sqlite(pool))
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url)?.application_name("intentlab");
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self {
+            Db::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies pending migrations (ours, then the session store's table).
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => self.migrator().run(pool).await?);
+        sessions::SessionStore::new(self.clone()).migrate().await
+    }
+
+    /// Number of applied migrations, or an error naming what is missing: `/readyz` reports this.
+    pub async fn check_migrations(&self) -> Result<usize, String> {
+        let applied: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|e| format!("cannot read the migrations table: {e}"))?;
+        let missing: Vec<i64> =
+            self.migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect();
+        if missing.is_empty() {
+            Ok(applied.len())
+        } else {
+            Err(format!("migrations not applied: {missing:?}; run `intentlab migrate`"))
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Waits for in-flight queries, then closes every connection (SQLite checkpoints its WAL on the last close).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        assert_eq!(Backend::from_url("sqlite://data/x.db"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db"), Ok(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://u@h/db"), Ok(Backend::Postgres));
+        let err = Backend::from_url("mysql://root:secret@h/db").unwrap_err();
+        assert!(err.contains("mysql://root:***@h/db"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_directories_are_found() {
+        assert_eq!(sqlite_parent_dir("sqlite://data/x.db?mode=rwc"), Some("data".into()));
+        assert_eq!(sqlite_parent_dir("sqlite:x.db"), None);
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds intentlab the way cargo-leptos would, without needing cargo-leptos:
+#   1. the hydrate bundle: the root lib for wasm32 with `hydrate`, then wasm-bindgen (+ wasm-opt in release),
+#   2. the site: CSS and public/ files into target/site,
+#   3. the server binary with `ssr`.
+# Usage: scripts/build.sh [dev|release]   (dev: debug builds for tests; release: what `make run` serves)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MODE="${1:-dev}"
+NAME=intentlab
+SITE="target/site"
+PKG="$SITE/pkg"
+
+# The toolchain chosen by setup-toolchain.sh (one that has the wasm32 target).
+if [ -f target/toolchain.env ]; then
+  # shellcheck disable=SC1091
+  . target/toolchain.env
+  [ -n "${RUSTUP_TOOLCHAIN:-}" ] && export RUSTUP_TOOLCHAIN || unset RUSTUP_TOOLCHAIN
+fi
+
+case "$MODE" in
+  dev) WASM_PROFILE_FLAG=(); WASM_DIR=debug; SERVER_FLAG=() ;;
+  release) WASM_PROFILE_FLAG=(--profile wasm-release); WASM_DIR=wasm-release; SERVER_FLAG=(--release) ;;
+  *) echo "usage: $0 [dev|release]" >&2; exit 2 ;;
+esac
+
+step() { printf '\033[1;34m[build]\033[0m %s\n' "$*" >&2; }
+
+step "hydrate bundle ($MODE)"
+cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate "${WASM_PROFILE_FLAG[@]}"
+mkdir -p "$PKG"
+wasm-bindgen --target web --no-typescript --out-dir "$PKG" --out-name "$NAME" \
+  "target/wasm32-unknown-unknown/$WASM_DIR/$NAME.wasm"
+# The page asks for /pkg/<name>.wasm; wasm-bindgen writes <name>_bg.wasm (cargo-leptos renames it too).
+mv -f "$PKG/${NAME}_bg.wasm" "$PKG/$NAME.wasm"
+if [ "$MODE" = release ]; then
+  step "wasm-opt -Oz"
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    -o "$PKG/$NAME.opt.wasm" "$PKG/$NAME.wasm"
+  mv -f "$PKG/$NAME.opt.wasm" "$PKG/$NAME.wasm"
+fi
+
+step "site assets"
+cp style/main.css "$PKG/$NAME.css"
+cp -R public/. "$SITE/"
+
+step "server ($MODE)"
+cargo build --bin "$NAME" "${SERVER_FLAG[@]}"

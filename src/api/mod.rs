@@ -1,0 +1,35 @@
+//! The REST API under /api/v1. Handlers are thin: extract, call a service, return JSON. Errors are `AppError`,
+//! rendered once as `{"error":{"code","message"}}`.
+
+pub mod api_keys;
+pub mod auth;
+pub mod health;
+pub mod extract;
+pub mod users;
+
+use app::error::AppError;
+use app::state::AppState;
+use axum::http::{Method, Uri};
+use axum::routing::{get, patch, post};
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/{id}", patch(users::update_user))
+        .route("/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
+        .route("/api-keys/{id}/revoke", post(api_keys::revoke_api_key))
+        .fallback(unknown_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+pub async fn unknown_endpoint(uri: Uri) -> AppError {
+    AppError::not_found(format!("no API endpoint at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{} is not allowed on {}", method, uri.path()))
+}

@@ -1,0 +1,51 @@
+//! Settings, from command-line flags or environment variables (flags win), with defaults that serve a local
+//! SQLite installation. Everything configurable is here, and the README's configuration table mirrors it.
+
+use clap::Args;
+use std::net::SocketAddr;
+
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    /// Database: sqlite://path/to/file.db (created if missing) or postgres://user:password@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/intentlab.db", global = true)]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "INTENTLAB_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    pub addr: SocketAddr,
+
+    /// Directory with the built browser assets (pkg/ and public files).
+    #[arg(long, env = "INTENTLAB_SITE_ROOT", default_value = "target/site", global = true)]
+    pub site_root: String,
+
+    /// The URL people use to reach intentlab; when it starts with https://, session cookies are marked Secure.
+    #[arg(long, env = "INTENTLAB_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "INTENTLAB_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+
+    /// Sessions end after this many days without activity.
+    #[arg(long, env = "INTENTLAB_SESSION_IDLE_DAYS", default_value_t = 7, global = true)]
+    pub session_idle_days: i64,
+
+    /// Log filter (tracing's EnvFilter syntax); RUST_LOG takes precedence when set.
+    #[arg(long, env = "INTENTLAB_LOG", default_value = "info,sqlx=warn", global = true)]
+    pub log: String,
+}
+
+impl Settings {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+pub fn init_tracing(default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr so that commands printing results (an API key) keep stdout clean.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,64 @@
+//! Background jobs. Every job has the same shape: a name, a period, and an async step over the application state;
+//! all start with the server and stop, between steps, when the server shuts down.
+
+use app::error::AppError;
+use app::state::AppState;
+use app::storage::{login_failures, sessions::SessionStore};
+use chrono::Utc;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_sessions::session_store::ExpiredDeletion;
+
+type Step = fn(AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>>;
+
+struct Job {
+    name: &'static str,
+    period: Duration,
+    step: Step,
+}
+
+const JOBS: &[Job] = &[Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records }];
+
+/// Deletes expired sessions and sign-in failures that have left the throttling window.
+fn prune_auth_records(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move {
+        SessionStore::new(state.db.clone()).delete_expired().await.map_err(AppError::internal)?;
+        let pruned = login_failures::prune_before(&state.db, Utc::now() - state.login_throttle.window).await?;
+        tracing::debug!(pruned, "pruned sign-in failures");
+        Ok(())
+    })
+}
+
+pub struct Jobs(Vec<JoinHandle<()>>);
+
+impl Jobs {
+    /// Waits for every job to finish its current step and exit.
+    pub async fn join(self) {
+        for handle in self.0 {
+            let _ = handle.await;
+        }
+    }
+}
+
+pub fn start(state: &AppState, stop: CancellationToken) -> Jobs {
+    Jobs(JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect())
+}
+
+async fn run(job: &'static Job, state: AppState, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(job.period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {
+                if let Err(err) = (job.step)(state.clone()).await {
+                    tracing::warn!(job = job.name, error = %err, cause = ?err, "job step failed");
+                }
+            }
+        }
+    }
+    tracing::debug!(job = job.name, "job stopped");
+}

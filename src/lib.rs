@@ -1,0 +1,21 @@
+//! intentlab's root crate: the server (config, startup, REST API, jobs, CLI) under `ssr`, and the browser
+//! entry point under `hydrate`. Pages and shared logic live in the `app` crate.
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod jobs;
+#[cfg(feature = "ssr")]
+pub mod startup;
+
+/// Entry point of the WebAssembly bundle: attaches the app to the server-rendered HTML.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

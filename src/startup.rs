@@ -1,0 +1,164 @@
+//! Builds the application: database, state, router, listener. Tests build it on port 0 and ask for `port()`.
+
+use crate::config::Settings;
+use crate::{api, cli, jobs};
+use anyhow::Context;
+use app::auth::caller::session_user;
+use app::state::AppState;
+use app::storage::sessions::SessionStore;
+use app::{shell, App};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+/// Request bodies above this are refused with 413 before they are read into memory.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = cli::open(&settings).await?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("intentlab")
+            .site_root(settings.site_root.as_str())
+            .site_pkg_dir("pkg")
+            .site_addr(settings.addr)
+            .env(Env::PROD)
+            .build();
+        let state = AppState::new(leptos_options, db);
+        let listener =
+            TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
+        let router = router(state.clone(), &settings);
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, stops the jobs, closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop_jobs = CancellationToken::new();
+        let jobs = jobs::start(&self.state, stop_jobs.clone());
+        tracing::info!(
+            address = %self.listener.local_addr()?,
+            database = self.state.db.backend().as_str(),
+            "intentlab is serving"
+        );
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        tracing::info!("stopping: requests drained, stopping jobs and closing the database");
+        stop_jobs.cancel();
+        jobs.join().await;
+        self.state.db.close().await;
+        served.context("HTTP server failed")
+    }
+}
+
+fn router(state: AppState, settings: &Settings) -> Router {
+    let sessions = SessionManagerLayer::new(SessionStore::new(state.db.clone()))
+        .with_name("intentlab_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(settings.session_idle_days)));
+
+    let leptos_context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let render_app = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+
+    Router::new()
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .nest("/api/v1", api::router())
+        .leptos_routes_with_context(&state, generate_route_list(App), leptos_context, render_app)
+        // Anything else under /api is an unknown endpoint, answered in JSON rather than with an HTML page.
+        .route("/api/{*rest}", axum::routing::any(api::unknown_endpoint))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
+        .layer(sessions)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Page requests from people who are not signed in go to the login page (and back afterwards); the login page
+/// sends signed-in people home. APIs, server functions and assets answer for themselves.
+async fn require_sign_in(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_page = request.method() == Method::GET
+        && !path.starts_with("/api/")
+        && !path.starts_with("/pkg/")
+        && !matches!(path, "/healthz" | "/readyz")
+        && !path.rsplit('/').next().unwrap_or_default().contains('.');
+    if !is_page {
+        return next.run(request).await;
+    }
+    let signed_in = match session_user(&state, &session).await {
+        Ok(user) => user.is_some(),
+        Err(err) => return err.into_response(),
+    };
+    match (path == "/login", signed_in) {
+        (true, true) => Redirect::to("/").into_response(),
+        (false, false) => {
+            let wanted = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,130 @@
+use app::model::NewUser;
+use app::storage::Db;
+use intentlab::config::Settings;
+use intentlab::startup::Application;
+use reqwest::{Client, Response};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub db: Db,
+    /// A client that keeps cookies (a browser session) and does not follow redirects.
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(server_url) if !server_url.is_empty() => fresh_postgres_database(&server_url).await,
+        _ => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
+    let settings = settings_for(&database_url, dir.path().join("site"));
+    let app = Application::build(settings).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp { address, database_url, db, client: new_client(), stop: Some(stop), server: Some(server), _dir: dir }
+}
+
+pub fn settings_for(database_url: &str, site_root: PathBuf) -> Settings {
+    Settings {
+        database_url: database_url.to_string(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        site_root: site_root.display().to_string(),
+        public_url: None,
+        db_max_connections: 5,
+        session_idle_days: 7,
+        log: "warn".into(),
+    }
+}
+
+/// Creates `intentlab_test_<uuid>` on the server TEST_DATABASE_URL points at, and returns its URL.
+async fn fresh_postgres_database(server_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("intentlab_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    conn.close().await.ok();
+    let (base, _) = server_url.rsplit_once('/').expect("TEST_DATABASE_URL ends with /<database>");
+    format!("{base}/{name}")
+}
+
+pub fn new_client() -> Client {
+    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn create_user(&self, email: &str, role: &str) {
+        let input = NewUser { email: email.into(), password: PASSWORD.into(), role: role.into() };
+        app::services::users::create_unchecked(&self.db, input).await.expect("user created");
+    }
+
+    /// A new client signed in as a new user with `role`.
+    pub async fn signed_in(&self, role: &str) -> Client {
+        let email = format!("{role}-{}@shop.example", uuid::Uuid::new_v4().simple());
+        self.create_user(&email, role).await;
+        let client = new_client();
+        let response = self.login(&client, &email, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login as {role}");
+        client
+    }
+
+    pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new API key with the given comma-separated scopes.
+    pub async fn api_key(&self, scopes: &str) -> String {
+        let input = app::model::NewApiKey { name: "test".into(), scopes: scopes.split(',').map(str::to_string).collect() };
+        app::services::api_keys::create_unchecked(&self.db, input, None).await.expect("key created").secret
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts the JSON error shape and returns the code.
+pub async fn error_code(response: Response, status: u16) -> String {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(content_type.as_deref(), Some("application/json"), "errors are JSON");
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "error has a message: {body}");
+    body["error"]["code"].as_str().expect("error.code").to_string()
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP API against a real server on a random port, with a fresh database per test:
+//! a temporary SQLite file, or a new PostgreSQL database when TEST_DATABASE_URL points at a server.
+
+mod api_keys;
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod pages;
+mod roles;

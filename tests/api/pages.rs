@@ -1,0 +1,50 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn anonymous_page_requests_go_to_the_login_page_and_come_back() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/settings/users?tab=1")).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login?next=%2Fsettings%2Fusers%3Ftab%3D1");
+}
+
+#[tokio::test]
+async fn the_login_page_is_server_rendered() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("name=\"email\""), "{html}");
+    assert!(html.contains("/pkg/intentlab.js"), "hydration script is linked");
+}
+
+#[tokio::test]
+async fn signed_in_people_see_the_app_and_skip_the_login_page() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let response = admin.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+
+    let html = admin.get(app.url("/settings/api-keys")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Create a key"), "{html}");
+}
+
+#[tokio::test]
+async fn viewers_get_no_write_controls() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let html = viewer.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("href=\"/settings/api-keys\""), "no admin navigation for viewers");
+    let html = viewer.get(app.url("/settings/api-keys")).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("Create a key"));
+    assert!(html.contains("needs the admin role"), "{html}");
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let response = admin.get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+}
