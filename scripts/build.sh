@@ -13,12 +13,7 @@ NAME=intentlab
 SITE="target/site"
 PKG="$SITE/pkg"
 
-# The toolchain chosen by setup-toolchain.sh (one that has the wasm32 target).
-if [ -f target/toolchain.env ]; then
-  # shellcheck disable=SC1091
-  . target/toolchain.env
-  [ -n "${RUSTUP_TOOLCHAIN:-}" ] && export RUSTUP_TOOLCHAIN || unset RUSTUP_TOOLCHAIN
-fi
+CARGO="$ROOT/scripts/cargo.sh"
 
 case "$MODE" in
   dev) WASM_PROFILE_FLAG=(); WASM_DIR=debug; SERVER_FLAG=() ;;
@@ -29,7 +24,7 @@ esac
 step() { printf '\033[1;34m[build]\033[0m %s\n' "$*" >&2; }
 
 step "hydrate bundle ($MODE)"
-cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate "${WASM_PROFILE_FLAG[@]}"
+"$CARGO" build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate "${WASM_PROFILE_FLAG[@]}"
 mkdir -p "$PKG"
 wasm-bindgen --target web --no-typescript --out-dir "$PKG" --out-name "$NAME" \
   "target/wasm32-unknown-unknown/$WASM_DIR/$NAME.wasm"
@@ -47,4 +42,4 @@ cp style/main.css "$PKG/$NAME.css"
 cp -R public/. "$SITE/"
 
 step "server ($MODE)"
-cargo build --bin "$NAME" "${SERVER_FLAG[@]}"
+"$CARGO" build --bin "$NAME" "${SERVER_FLAG[@]}"

@@ -212,10 +212,8 @@ pub fn server_result<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(err.status());
             if let AppError::TooManyRequests { retry_after_secs, .. } = err {
-                response.insert_header(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from(*retry_after_secs),
-                );
+                response
+                    .insert_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
             }
         }
     }

@@ -3,8 +3,8 @@
 
 pub mod api_keys;
 pub mod auth;
-pub mod health;
 pub mod extract;
+pub mod health;
 pub mod users;
 
 use app::error::AppError;

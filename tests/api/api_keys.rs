@@ -74,7 +74,11 @@ async fn admins_create_list_and_revoke_keys_and_the_secret_is_shown_once() {
 async fn keys_need_a_name_and_known_scopes() {
     let app = spawn_app().await;
     let admin = app.signed_in("admin").await;
-    for body in [json!({ "name": " ", "scopes": ["read"] }), json!({ "name": "x", "scopes": [] }), json!({ "name": "x", "scopes": ["write"] })] {
+    for body in [
+        json!({ "name": " ", "scopes": ["read"] }),
+        json!({ "name": "x", "scopes": [] }),
+        json!({ "name": "x", "scopes": ["write"] }),
+    ] {
         let response = admin.post(app.url("/api/v1/api-keys")).json(&body).send().await.unwrap();
         assert_eq!(error_code(response, 400).await, "invalid_input", "{body}");
     }

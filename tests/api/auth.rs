@@ -38,7 +38,9 @@ async fn the_session_id_changes_at_login() {
     app.create_user("ana@shop.example", "viewer").await;
     let first = app.login(&app.client, "ana@shop.example", PASSWORD).await;
     let second = app.login(&app.client, "ana@shop.example", PASSWORD).await;
-    let id = |r: &reqwest::Response| r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let id = |r: &reqwest::Response| {
+        r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string()
+    };
     assert_ne!(id(&first), id(&second), "signing in again must not keep the old session id");
 }
 
@@ -61,7 +63,8 @@ async fn disabled_users_cannot_sign_in_and_lose_their_session() {
     assert_eq!(app.login(&ana, "ana@shop.example", PASSWORD).await.status(), 200);
 
     let users: Value = admin.get(app.url("/api/v1/users")).send().await.unwrap().json().await.unwrap();
-    let id = users.as_array().unwrap().iter().find(|u| u["email"] == "ana@shop.example").unwrap()["id"].as_i64().unwrap();
+    let id =
+        users.as_array().unwrap().iter().find(|u| u["email"] == "ana@shop.example").unwrap()["id"].as_i64().unwrap();
     let response = admin
         .patch(app.url(&format!("/api/v1/users/{id}")))
         .json(&serde_json::json!({ "disabled": true }))
@@ -85,7 +88,8 @@ async fn repeated_failures_are_throttled_with_retry_after() {
         assert_eq!(response.status(), 401, "attempt {attempt}");
     }
     let response = app.login(&app.client, "ana@shop.example", "guess").await;
-    let retry_after: u64 = response.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    let retry_after: u64 =
+        response.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
     assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
     assert_eq!(error_code(response, 429).await, "too_many_requests");
 

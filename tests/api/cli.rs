@@ -50,7 +50,8 @@ async fn an_admin_created_on_the_command_line_can_sign_in() {
 #[tokio::test]
 async fn the_command_line_refuses_weak_passwords() {
     let app = spawn_app().await;
-    let output = intentlab(&app.database_url, &["admin", "create", "--email", "a@shop.example", "--password", "short"], None);
+    let output =
+        intentlab(&app.database_url, &["admin", "create", "--email", "a@shop.example", "--password", "short"], None);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 10 characters"));
 }
@@ -58,7 +59,8 @@ async fn the_command_line_refuses_weak_passwords() {
 #[tokio::test]
 async fn an_api_key_created_on_the_command_line_is_printed_once_and_works() {
     let app = spawn_app().await;
-    let output = intentlab(&app.database_url, &["api-key", "create", "--name", "checkout", "--scopes", "assign,read"], None);
+    let output =
+        intentlab(&app.database_url, &["api-key", "create", "--name", "checkout", "--scopes", "assign,read"], None);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let secret = String::from_utf8(output.stdout).unwrap().trim().to_string();
     assert!(secret.starts_with("il_"), "stdout holds only the key: {secret}");

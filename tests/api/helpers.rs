@@ -95,7 +95,8 @@ impl TestApp {
 
     /// A new API key with the given comma-separated scopes.
     pub async fn api_key(&self, scopes: &str) -> String {
-        let input = app::model::NewApiKey { name: "test".into(), scopes: scopes.split(',').map(str::to_string).collect() };
+        let input =
+            app::model::NewApiKey { name: "test".into(), scopes: scopes.split(',').map(str::to_string).collect() };
         app::services::api_keys::create_unchecked(&self.db, input, None).await.expect("key created").secret
     }
 

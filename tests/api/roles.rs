@@ -12,8 +12,12 @@ async fn viewers_cannot_write() {
         .await
         .unwrap();
     assert_eq!(error_code(response, 403).await, "forbidden");
-    let response =
-        viewer.post(app.url("/api/v1/api-keys")).json(&json!({ "name": "x", "scopes": ["read"] })).send().await.unwrap();
+    let response = viewer
+        .post(app.url("/api/v1/api-keys"))
+        .json(&json!({ "name": "x", "scopes": ["read"] }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response, 403).await, "forbidden");
     let response = viewer.post(app.url("/api/v1/api-keys/1/revoke")).send().await.unwrap();
     assert_eq!(error_code(response, 403).await, "forbidden");
@@ -105,9 +109,8 @@ async fn role_changes_apply_to_the_next_request_and_admins_cannot_lock_themselve
     let admin = app.signed_in("admin").await;
     let editor = app.signed_in("editor").await;
     let users: Value = admin.get(app.url("/api/v1/users")).send().await.unwrap().json().await.unwrap();
-    let id_of = |role: &str| {
-        users.as_array().unwrap().iter().find(|u| u["role"] == role).unwrap()["id"].as_i64().unwrap()
-    };
+    let id_of =
+        |role: &str| users.as_array().unwrap().iter().find(|u| u["role"] == role).unwrap()["id"].as_i64().unwrap();
     let (admin_id, editor_id) = (id_of("admin"), id_of("editor"));
 
     let response = admin
@@ -127,7 +130,11 @@ async fn role_changes_apply_to_the_next_request_and_admins_cannot_lock_themselve
         .unwrap();
     assert_eq!(error_code(response, 409).await, "conflict");
 
-    let response =
-        admin.patch(app.url(&format!("/api/v1/users/{admin_id}"))).json(&json!({ "role": "boss" })).send().await.unwrap();
+    let response = admin
+        .patch(app.url(&format!("/api/v1/users/{admin_id}")))
+        .json(&json!({ "role": "boss" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
 }

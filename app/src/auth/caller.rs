@@ -91,17 +91,15 @@ impl FromRequestParts<AppState> for Caller {
 
 async fn authenticate_key(state: &AppState, header: &str) -> Result<ApiKey, AppError> {
     let invalid = || AppError::InvalidCredentials("invalid or revoked API key".into());
-    let secret = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into()))?;
+    let secret =
+        header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim).ok_or_else(|| {
+            AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into())
+        })?;
     if !secret.starts_with(api_key::SECRET_PREFIX) {
         return Err(invalid());
     }
-    let key = storage::api_keys::find_active_by_hash(&state.db, &api_key::hash_secret(secret))
-        .await?
-        .ok_or_else(invalid)?;
+    let key =
+        storage::api_keys::find_active_by_hash(&state.db, &api_key::hash_secret(secret)).await?.ok_or_else(invalid)?;
     let now = Utc::now();
     if state.key_usage.should_record(key.id, now) {
         storage::api_keys::touch_last_used(&state.db, key.id, now).await?;

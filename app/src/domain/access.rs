@@ -86,13 +86,10 @@ macro_rules! impl_text {
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 let wanted = s.trim().to_ascii_lowercase();
-                Self::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == wanted)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("unknown {} '{}': expected one of {}", $what, s.trim(), known.join(", "))
-                    })
+                Self::ALL.into_iter().find(|v| v.as_str() == wanted).ok_or_else(|| {
+                    let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} '{}': expected one of {}", $what, s.trim(), known.join(", "))
+                })
             }
         }
     };
@@ -103,11 +100,8 @@ impl_text!(Scope, "scope");
 /// Parses a comma-separated scope list such as `assign,ingest,read`: trimmed, deduplicated, sorted.
 /// An empty list is an error: a key that can do nothing is a mistake, not a feature.
 pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, String> {
-    let mut scopes = list
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(Scope::from_str)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut scopes =
+        list.split(',').filter(|s| !s.trim().is_empty()).map(Scope::from_str).collect::<Result<Vec<_>, _>>()?;
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {

@@ -37,7 +37,8 @@ pub async fn create_api_key(
                 (Scope::Read, scope_read),
                 (Scope::Admin, scope_admin),
             ];
-            let scopes = checked.into_iter().filter(|(_, v)| v.is_some()).map(|(s, _)| s.as_str().to_string()).collect();
+            let scopes =
+                checked.into_iter().filter(|(_, v)| v.is_some()).map(|(s, _)| s.as_str().to_string()).collect();
             let input = crate::model::NewApiKey { name, scopes };
             crate::services::api_keys::create(&state.db, &caller, input).await
         }

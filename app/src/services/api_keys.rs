@@ -19,7 +19,11 @@ pub async fn create(db: &Db, caller: &Caller, input: NewApiKey) -> Result<Create
 }
 
 /// Creates a key without an access check: for `intentlab api-key create`, run by the server's operator.
-pub async fn create_unchecked(db: &Db, input: NewApiKey, created_by: Option<UserId>) -> Result<CreatedApiKey, AppError> {
+pub async fn create_unchecked(
+    db: &Db,
+    input: NewApiKey,
+    created_by: Option<UserId>,
+) -> Result<CreatedApiKey, AppError> {
     let name = parse_label("name", &input.name, 100).map_err(AppError::InvalidInput)?;
     let scopes = parse_scopes(&input.scopes.join(",")).map_err(AppError::InvalidInput)?;
     let generated = api_key::generate();

@@ -19,10 +19,7 @@ pub async fn login(state: &AppState, session: &Session, email: &str, password: &
     if let Some(wait) = policy.retry_after(&failures, now) {
         let secs = wait.num_seconds().max(1) as u64;
         return Err(AppError::TooManyRequests {
-            message: format!(
-                "too many failed sign-ins for {email}; try again in {} minute(s)",
-                secs.div_ceil(60)
-            ),
+            message: format!("too many failed sign-ins for {email}; try again in {} minute(s)", secs.div_ceil(60)),
             retry_after_secs: secs,
         });
     }

@@ -81,7 +81,8 @@ pub async fn list(db: &Db) -> Result<Vec<ApiKey>, AppError> {
 /// Revokes a key; revoking twice is not an error, and the first revocation time is kept.
 pub async fn revoke(db: &Db, id: ApiKeyId, now: DateTime<Utc>) -> Result<ApiKey, AppError> {
     let sql = format!("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {COLUMNS}");
-    let row: Option<ApiKeyRow> = on_pool!(db, pool => sqlx::query_as(&sql).bind(now).bind(id).fetch_optional(pool).await)?;
+    let row: Option<ApiKeyRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(now).bind(id).fetch_optional(pool).await)?;
     row.ok_or_else(|| AppError::not_found(format!("no API key with id {id}")))?.try_into()
 }
 

@@ -147,8 +147,7 @@ impl Db {
                 .await
         })
         .map_err(|e| format!("cannot read the migrations table: {e}"))?;
-        let missing: Vec<i64> =
-            self.migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect();
+        let missing: Vec<i64> = self.migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect();
         if missing.is_empty() {
             Ok(applied.len())
         } else {

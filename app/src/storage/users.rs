@@ -40,7 +40,13 @@ pub struct Credentials {
 
 const COLUMNS: &str = "id, email, role, created_at, disabled_at";
 
-pub async fn insert(db: &Db, email: &Email, password_hash: &str, role: Role, now: DateTime<Utc>) -> Result<User, AppError> {
+pub async fn insert(
+    db: &Db,
+    email: &Email,
+    password_hash: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<User, AppError> {
     let sql = format!(
         "INSERT INTO users (email, password_hash, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING {COLUMNS}"
     );
@@ -80,7 +86,9 @@ pub async fn count_active_admins(db: &Db) -> Result<i64, AppError> {
 
 pub async fn update_role(db: &Db, id: UserId, role: Role, now: DateTime<Utc>) -> Result<(), AppError> {
     let sql = "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3";
-    expect_one(on_pool!(db, pool => sqlx::query(sql).bind(role.as_str()).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?)
+    expect_one(
+        on_pool!(db, pool => sqlx::query(sql).bind(role.as_str()).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?,
+    )
 }
 
 /// Disabling keeps the row (and everything the user created) but stops sign-in and ends existing sessions,
@@ -88,12 +96,16 @@ pub async fn update_role(db: &Db, id: UserId, role: Role, now: DateTime<Utc>) ->
 pub async fn update_disabled(db: &Db, id: UserId, disabled: bool, now: DateTime<Utc>) -> Result<(), AppError> {
     let disabled_at = disabled.then_some(now);
     let sql = "UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3";
-    expect_one(on_pool!(db, pool => sqlx::query(sql).bind(disabled_at).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?)
+    expect_one(
+        on_pool!(db, pool => sqlx::query(sql).bind(disabled_at).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?,
+    )
 }
 
 pub async fn update_password(db: &Db, id: UserId, password_hash: &str, now: DateTime<Utc>) -> Result<(), AppError> {
     let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
-    expect_one(on_pool!(db, pool => sqlx::query(sql).bind(password_hash).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?)
+    expect_one(
+        on_pool!(db, pool => sqlx::query(sql).bind(password_hash).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?,
+    )
 }
 
 fn expect_one(rows_affected: u64) -> Result<(), AppError> {

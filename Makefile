@@ -1,0 +1,56 @@
+# intentlab: the Makefile is the one place that knows how to build, run and test.
+#   make run    install what is missing, build (release), serve on SQLite at http://127.0.0.1:3000
+#   make test   install what is missing, run every suite: unit, integration (SQLite and PostgreSQL), end-to-end
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+CARGO := scripts/cargo.sh
+
+.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e watch lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+
+setup: ## Install the build toolchain when missing (wasm32 target, wasm-bindgen-cli, wasm-opt)
+	@scripts/setup-toolchain.sh
+
+test-deps: ## Install what the tests need when missing (PostgreSQL, Chromium, playwright-core)
+	@scripts/setup-test-deps.sh
+
+build: setup ## Debug build of the server and the browser bundle (what the tests use)
+	@scripts/build.sh dev
+
+release: setup ## Optimised build of the server and the browser bundle
+	@scripts/build.sh release
+
+run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTENTLAB_ADDR override)
+	target/release/intentlab serve
+
+test: setup test-deps build ## Every test suite; fails if any test fails
+	$(MAKE) --no-print-directory test-unit test-postgres test-e2e
+
+test-unit: ## Unit tests and the integration suite on SQLite
+	$(CARGO) test --workspace
+
+test-sqlite: test-unit
+
+test-postgres: ## The integration suite on a throwaway PostgreSQL server
+	scripts/with-postgres.sh $(CARGO) test --test api
+
+test-e2e: ## The Playwright suite in headless Chromium against a freshly started server
+	scripts/run-e2e.sh
+
+watch: ## Live-reloading development server (installs cargo-leptos first, ~23 min once)
+	@scripts/setup-toolchain.sh --with-cargo-leptos
+	@set -a; . target/toolchain.env; set +a; [ -n "$$RUSTUP_TOOLCHAIN" ] || unset RUSTUP_TOOLCHAIN; cargo leptos watch
+
+lint: ## clippy (server and browser features) and rustfmt check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+	cargo fmt --all --check
+
+fmt: ## Format the code (rustfmt of the default toolchain)
+	cargo fmt --all
+
+clean: ## Remove build output (keeps ./data)
+	$(CARGO) clean
