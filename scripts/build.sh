@@ -28,13 +28,15 @@ step "hydrate bundle ($MODE)"
 mkdir -p "$PKG"
 wasm-bindgen --target web --no-typescript --out-dir "$PKG" --out-name "$NAME" \
   "target/wasm32-unknown-unknown/$WASM_DIR/$NAME.wasm"
-# The page asks for /pkg/<name>.wasm; wasm-bindgen writes <name>_bg.wasm (cargo-leptos renames it too).
-mv -f "$PKG/${NAME}_bg.wasm" "$PKG/$NAME.wasm"
+# wasm-bindgen writes <name>_bg.wasm, which is what the page asks for when the server was not compiled with
+# LEPTOS_OUTPUT_NAME set (cargo-leptos sets it and renames the file to <name>.wasm instead).
+WASM="$PKG/${NAME}_bg.wasm"
+rm -f "$PKG/$NAME.wasm"
 if [ "$MODE" = release ]; then
   step "wasm-opt -Oz"
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-    -o "$PKG/$NAME.opt.wasm" "$PKG/$NAME.wasm"
-  mv -f "$PKG/$NAME.opt.wasm" "$PKG/$NAME.wasm"
+    -o "$WASM.opt" "$WASM"
+  mv -f "$WASM.opt" "$WASM"
 fi
 
 step "site assets"

@@ -1,0 +1,35 @@
+// Shared set-up for the end-to-end tests: where the server is, who the admin is, and a Chromium that works on a
+// machine without internet (the system browser from Debian's `chromium` package, no background networking).
+import { chromium } from 'playwright-core';
+
+export const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
+export const ADMIN_EMAIL = process.env.E2E_ADMIN_EMAIL ?? 'e2e-admin@example.com';
+export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? 'e2e-admin-password-1';
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+// A fresh browser context (no cookies) and page; console errors and uncaught exceptions are collected in
+// `page.errors` so a test can assert the page ran cleanly.
+export async function newPage(browser) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') page.errors.push(msg.text()); });
+  page.on('pageerror', (err) => page.errors.push(String(err)));
+  return page;
+}
+
+// The app marks <body data-hydrated="true"> once the WebAssembly bundle has taken over the server-rendered page.
+export async function waitHydrated(page) {
+  await page.waitForFunction(() => document.body?.dataset.hydrated === 'true', null, { timeout: 30_000 });
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the end-to-end suite: a fresh SQLite database with an admin made by the CLI, the built server started on a
+# free port, then node's test runner over end2end/tests/ (playwright-core driving headless Chromium).
+# Expects a built server (scripts/build.sh dev) and its site files in target/site.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN="${INTENTLAB_BIN:-target/debug/intentlab}"
+[ -x "$BIN" ] || { echo "$BIN not found: run scripts/build.sh first" >&2; exit 1; }
+
+TMP="$(mktemp -d -t intentlab-e2e.XXXXXX)"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export DATABASE_URL="sqlite://$TMP/e2e.db"
+export INTENTLAB_ADDR="127.0.0.1:$PORT"
+export INTENTLAB_SITE_ROOT="${INTENTLAB_SITE_ROOT:-target/site}"
+export BASE_URL="http://127.0.0.1:$PORT"
+export E2E_ADMIN_EMAIL="e2e-admin@example.com"
+export E2E_ADMIN_PASSWORD="e2e-admin-password-1"
+
+SERVER_PID=""
+status=1
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$status" != 0 ] && [ -f "$TMP/server.log" ]; then
+    echo "--- last server log lines ---" >&2
+    tail -n 50 "$TMP/server.log" >&2
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "$E2E_ADMIN_PASSWORD" | "$BIN" admin create --email "$E2E_ADMIN_EMAIL" --password-stdin
+"$BIN" serve >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+
+for _ in $(seq 1 120); do
+  curl -fsS "$BASE_URL/readyz" >/dev/null 2>&1 && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited during start-up" >&2; exit 1; }
+  sleep 0.5
+done
+curl -fsS "$BASE_URL/readyz" >/dev/null || { echo "the server did not become ready in 60 s" >&2; exit 1; }
+
+set +e
+node --test --test-concurrency=1 end2end/tests/*.test.mjs
+status=$?
+set -e
+exit "$status"
