@@ -2,5 +2,6 @@
 //! Everything here is unit-tested in place and usable from the server, the API and the browser.
 
 pub mod access;
+pub mod hashing;
 pub mod throttle;
 pub mod validate;
