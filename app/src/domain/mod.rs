@@ -2,6 +2,9 @@
 //! Everything here is unit-tested in place and usable from the server, the API and the browser.
 
 pub mod access;
+pub mod assignment;
+pub mod experiment;
 pub mod hashing;
+pub mod targeting;
 pub mod throttle;
 pub mod validate;
