@@ -43,6 +43,7 @@ impl Application {
             .env(Env::PROD)
             .build();
         let state = AppState::new(leptos_options, db);
+        app::services::assignments::reload(&state).await.context("loading experiments")?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
         let router = router(state.clone(), &settings);
         Ok(Self { listener, router, state })

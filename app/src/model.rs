@@ -66,3 +66,28 @@ pub struct NewApiKey {
     pub name: String,
     pub scopes: Vec<String>,
 }
+
+/// An experiment as the API returns it: the spec's fields, plus status, lifecycle times and the change history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub id: i64,
+    #[serde(flatten)]
+    pub spec: crate::domain::experiment::ExperimentSpec,
+    pub status: crate::domain::experiment::Status,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub concluded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub history: Vec<ExperimentChange>,
+}
+
+/// One entry of an experiment's history. `detail` holds what changed: `{"field": {"from": …, "to": …}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentChange {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+}

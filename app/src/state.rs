@@ -1,8 +1,10 @@
 //! Application state shared by the REST API, server functions and background jobs.
 
+use crate::domain::assignment::Snapshot;
 use crate::domain::throttle::ThrottlePolicy;
 use crate::model::ApiKeyId;
 use crate::storage::Db;
+use arc_swap::ArcSwap;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use leptos::prelude::LeptosOptions;
@@ -15,11 +17,18 @@ pub struct AppState {
     pub db: Db,
     pub login_throttle: ThrottlePolicy,
     pub key_usage: KeyUsage,
+    pub assignments: AssignmentCache,
 }
 
 impl AppState {
     pub fn new(leptos_options: LeptosOptions, db: Db) -> Self {
-        Self { leptos_options, db, login_throttle: ThrottlePolicy::default(), key_usage: KeyUsage::default() }
+        Self {
+            leptos_options,
+            db,
+            login_throttle: ThrottlePolicy::default(),
+            key_usage: KeyUsage::default(),
+            assignments: AssignmentCache::default(),
+        }
     }
 }
 
@@ -44,5 +53,20 @@ impl KeyUsage {
                 true
             }
         }
+    }
+}
+
+/// The experiments the assignment API evaluates, as an immutable snapshot swapped atomically on change: requests
+/// read it without locks or database queries.
+#[derive(Clone, Default)]
+pub struct AssignmentCache(Arc<ArcSwap<Snapshot>>);
+
+impl AssignmentCache {
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.0.store(Arc::new(snapshot));
     }
 }

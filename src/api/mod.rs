@@ -2,7 +2,9 @@
 //! rendered once as `{"error":{"code","message"}}`.
 
 pub mod api_keys;
+pub mod assign;
 pub mod auth;
+pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod users;
@@ -22,6 +24,13 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", patch(users::update_user))
         .route("/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/api-keys/{id}/revoke", post(api_keys::revoke_api_key))
+        .route("/experiments", get(experiments::list_experiments).post(experiments::create_experiment))
+        .route("/experiments/{key}", get(experiments::get_experiment).patch(experiments::update_experiment))
+        .route("/experiments/{key}/start", post(experiments::start_experiment))
+        .route("/experiments/{key}/stop", post(experiments::stop_experiment))
+        .route("/experiments/{key}/assignment", get(assign::assignment))
+        .route("/assign", post(assign::assign))
+        .route("/config", get(assign::config))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
 }

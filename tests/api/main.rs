@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod errors;
+mod experiments;
 mod health;
 mod helpers;
 mod pages;

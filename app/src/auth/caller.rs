@@ -61,6 +61,14 @@ impl Caller {
         }
     }
 
+    /// Who made a change, for history entries: the user's email, or the key's name.
+    pub fn label(&self) -> String {
+        match self {
+            Caller::User(u) => u.email.clone(),
+            Caller::ApiKey(k) => format!("API key '{}'", k.name),
+        }
+    }
+
     pub fn me(&self) -> Me {
         match self {
             Caller::User(u) => Me::User { id: u.id, email: u.email.clone(), role: u.role },

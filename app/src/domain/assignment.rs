@@ -145,15 +145,17 @@ pub struct Snapshot {
     pub holdout: f64,
     /// Changes whenever the content changes: the ETag of the config and OpenFeature endpoints.
     pub version: String,
+    /// The running experiments as SDKs evaluate them locally (`GET /api/v1/config`).
+    pub config: Value,
 }
 
 impl Snapshot {
-    pub fn new(experiments: Vec<CompiledExperiment>, holdout: f64, version: String) -> Self {
+    pub fn new(experiments: Vec<CompiledExperiment>, holdout: f64, version: String, config: Value) -> Self {
         let mut running: Vec<String> =
             experiments.iter().filter(|e| e.status == Status::Running).map(|e| e.key.clone()).collect();
         running.sort();
         let experiments = experiments.into_iter().map(|e| (e.key.clone(), e)).collect();
-        Snapshot { experiments, running, holdout, version }
+        Snapshot { experiments, running, holdout, version, config }
     }
 
     pub fn get(&self, key: &str) -> Option<&CompiledExperiment> {
@@ -279,7 +281,7 @@ mod tests {
         running.key = "b-running".into();
         let mut draft = compiled(json!({}), Status::Draft);
         draft.key = "a-draft".into();
-        let snapshot = Snapshot::new(vec![running, draft], 0.0, "v1".into());
+        let snapshot = Snapshot::new(vec![running, draft], 0.0, "v1".into(), Value::Null);
         let all = snapshot.assign("u", &Map::new(), None);
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].experiment, "b-running");

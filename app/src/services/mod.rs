@@ -2,5 +2,7 @@
 //! storage. Handlers and server functions stay a few lines long and cannot disagree with each other.
 
 pub mod api_keys;
+pub mod assignments;
 pub mod auth;
+pub mod experiments;
 pub mod users;

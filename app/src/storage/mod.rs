@@ -5,8 +5,10 @@
 //! [`on_pool!`]; where the dialects differ, both strings stand side by side.
 
 pub mod api_keys;
+pub mod experiments;
 pub mod login_failures;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use sqlx::migrate::Migrator;

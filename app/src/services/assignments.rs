@@ -1,0 +1,127 @@
+//! The assignment API's data: the in-memory snapshot of experiments (rebuilt from the database after every
+//! change) and the requests it answers. Requests never touch the database.
+
+use crate::auth::Caller;
+use crate::domain::access::Access;
+use crate::domain::assignment::{Assignment, CompiledExperiment, Snapshot};
+use crate::domain::experiment::Status;
+use crate::error::AppError;
+use crate::model::Experiment;
+use crate::state::AppState;
+use crate::storage::{experiments, settings};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Rebuilds the snapshot from the database and swaps it in.
+pub async fn reload(state: &AppState) -> Result<(), AppError> {
+    let all = experiments::list(&state.db).await?;
+    let holdout = match settings::get(&state.db, settings::GLOBAL_HOLDOUT).await? {
+        Some(text) => text.parse::<f64>().map_err(AppError::internal)?,
+        None => 0.0,
+    };
+    state.assignments.replace(build_snapshot(&all, holdout));
+    Ok(())
+}
+
+fn build_snapshot(all: &[Experiment], holdout: f64) -> Snapshot {
+    let compiled: Vec<CompiledExperiment> = all
+        .iter()
+        .filter_map(|e| match CompiledExperiment::compile(&e.spec, e.status) {
+            Ok(c) => Some(c),
+            Err(err) => {
+                tracing::error!(experiment = %e.spec.key, %err, "stored experiment does not compile; not served");
+                None
+            }
+        })
+        .collect();
+    let config = sdk_config(all, holdout);
+    // The version is a digest of what clients can observe, so every instance computes the same ETag.
+    let statuses: Vec<(&str, Status)> = all.iter().map(|e| (e.spec.key.as_str(), e.status)).collect();
+    let digest = Sha256::digest(json!({ "config": config, "statuses": statuses }).to_string());
+    let version = hex::encode(&digest[..8]);
+    Snapshot::new(compiled, holdout, version, config)
+}
+
+/// Running experiments in the form an SDK needs to assign locally, like GrowthBook's feature payload.
+fn sdk_config(all: &[Experiment], holdout: f64) -> Value {
+    let experiments: Vec<Value> = all
+        .iter()
+        .filter(|e| e.status == Status::Running)
+        .map(|e| {
+            let s = &e.spec;
+            json!({
+                "key": s.key,
+                "variations": s.variations.iter().map(|v| json!({ "key": v.key, "payload": v.payload })).collect::<Vec<_>>(),
+                "weights": s.weights(),
+                "coverage": s.coverage,
+                "hash_attribute": s.hash_attribute,
+                "hash_version": s.hash_version,
+                "seed": s.effective_seed(),
+                "targeting": s.targeting,
+                "namespace": s.namespace.as_ref().map(|ns| json!([ns.name, ns.range.0, ns.range.1])),
+            })
+        })
+        .collect();
+    json!({ "holdout": holdout, "experiments": experiments })
+}
+
+/// `POST /api/v1/assign`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    pub unit_id: String,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    #[serde(default)]
+    pub experiments: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub log_exposure: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignResponse {
+    pub unit_id: String,
+    pub assignments: Vec<Assignment>,
+}
+
+/// The longest unit id accepted: ids are cookies, device ids or customer numbers, never documents.
+const MAX_UNIT_ID_CHARS: usize = 256;
+
+pub fn check_unit_id(unit_id: &str) -> Result<(), AppError> {
+    if unit_id.trim().is_empty() {
+        return Err(AppError::invalid("unit_id is required"));
+    }
+    if unit_id.chars().count() > MAX_UNIT_ID_CHARS {
+        return Err(AppError::invalid(format!("unit_id is longer than {MAX_UNIT_ID_CHARS} characters")));
+    }
+    Ok(())
+}
+
+pub fn assign(state: &AppState, caller: &Caller, request: AssignRequest) -> Result<AssignResponse, AppError> {
+    caller.require(Access::Assign)?;
+    check_unit_id(&request.unit_id)?;
+    let snapshot = state.assignments.current();
+    let assignments = snapshot.assign(&request.unit_id, &request.attributes, request.experiments.as_deref());
+    Ok(AssignResponse { unit_id: request.unit_id, assignments })
+}
+
+/// One experiment's assignment (`GET /api/v1/experiments/{key}/assignment?unit_id=…&country=DE`); query
+/// parameters other than `unit_id` are the unit's attributes, as strings.
+pub fn assign_one(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    unit_id: &str,
+    attributes: &Map<String, Value>,
+) -> Result<Assignment, AppError> {
+    caller.require(Access::Assign)?;
+    check_unit_id(unit_id)?;
+    let snapshot = state.assignments.current();
+    let experiment = snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
+    Ok(experiment.assign(unit_id, attributes, snapshot.holdout))
+}
