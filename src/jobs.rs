@@ -1,5 +1,5 @@
-//! Background jobs. Every job has the same shape: a name, a period, and an async step over the application state;
-//! all start with the server and stop, between steps, when the server shuts down.
+//! Background jobs. Periodic jobs share one shape: a name, a period, and an async step over the application
+//! state. All jobs start with the server and stop when it shuts down, after in-flight requests have finished.
 
 use app::error::AppError;
 use app::state::AppState;
@@ -44,7 +44,11 @@ impl Jobs {
 }
 
 pub fn start(state: &AppState, stop: CancellationToken) -> Jobs {
-    Jobs(JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect())
+    let mut handles: Vec<JoinHandle<()>> = JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect();
+    // The exposure writer is driven by its queue rather than a clock; it drains the queue when stopped.
+    let (exposures, db) = (state.exposures.clone(), state.db.clone());
+    handles.push(tokio::spawn(async move { exposures.run_writer(db, stop.cancelled_owned()).await }));
+    Jobs(handles)
 }
 
 async fn run(job: &'static Job, state: AppState, stop: CancellationToken) {

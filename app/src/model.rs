@@ -81,6 +81,15 @@ pub struct Experiment {
     pub concluded_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub history: Vec<ExperimentChange>,
+    /// Units exposed so far, per variation (in variation order).
+    #[serde(default)]
+    pub exposures: Vec<VariationExposures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariationExposures {
+    pub variation: String,
+    pub units: i64,
 }
 
 /// One entry of an experiment's history. `detail` holds what changed: `{"field": {"from": …, "to": …}}`.

@@ -3,6 +3,7 @@
 use crate::domain::assignment::Snapshot;
 use crate::domain::throttle::ThrottlePolicy;
 use crate::model::ApiKeyId;
+use crate::services::exposures::ExposureLog;
 use crate::storage::Db;
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub login_throttle: ThrottlePolicy,
     pub key_usage: KeyUsage,
     pub assignments: AssignmentCache,
+    pub exposures: ExposureLog,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
             login_throttle: ThrottlePolicy::default(),
             key_usage: KeyUsage::default(),
             assignments: AssignmentCache::default(),
+            exposures: ExposureLog::default(),
         }
     }
 }

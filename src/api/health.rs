@@ -16,5 +16,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
     let backend = state.db.backend().as_str();
     state.db.ping().await.map_err(|e| AppError::Unavailable(format!("database {backend} unreachable: {e}")))?;
     let migrations = state.db.check_migrations().await.map_err(AppError::Unavailable)?;
-    Ok(Json(json!({ "status": "ready", "database": backend, "migrations": migrations })))
+    let exposures = &state.exposures;
+    Ok(Json(json!({
+        "status": "ready",
+        "database": backend,
+        "migrations": migrations,
+        "exposures": { "queued": exposures.queued(), "written": exposures.written(), "shed": exposures.shed() },
+    })))
 }

@@ -225,3 +225,51 @@ async fn the_config_carries_an_etag_and_answers_304_until_it_changes() {
     assert_eq!(body["experiments"][0]["seed"], "video-autoplay");
     assert_eq!(body["experiments"][0]["weights"], json!([0.5, 0.5]));
 }
+
+#[tokio::test]
+async fn exposures_are_recorded_once_per_unit_and_drained_on_shutdown() {
+    let app = spawn_app().await;
+    let (editor, key) = editor_and_key(&app).await;
+    create(&app, &editor, checkout_test()).await;
+    editor.post(app.url("/api/v1/experiments/video-autoplay/start")).send().await.unwrap();
+    let assign = |body: Value| app.client.post(app.url("/api/v1/assign")).bearer_auth(&key).json(&body).send();
+    for i in 0..50 {
+        assign(json!({"unit_id": format!("u-{i}"), "attributes": {"device": "mobile"}})).await.unwrap();
+    }
+    assign(json!({"unit_id": "u-0", "attributes": {"device": "mobile"}})).await.unwrap();
+    assign(json!({"unit_id": "prefetch", "attributes": {"device": "mobile"}, "log_exposure": false})).await.unwrap();
+    assign(json!({"unit_id": "desktop-user", "attributes": {"device": "desktop"}})).await.unwrap();
+
+    // The experiment page's counts catch up with the writer.
+    let mut total = 0;
+    for _ in 0..50 {
+        let experiment: Value =
+            editor.get(app.url("/api/v1/experiments/video-autoplay")).send().await.unwrap().json().await.unwrap();
+        total = experiment["exposures"].as_array().unwrap().iter().map(|v| v["units"].as_i64().unwrap()).sum::<i64>();
+        if total == 50 {
+            assert_eq!(experiment["exposures"][0]["variation"], "control");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(total, 50, "one exposure per unit in the experiment");
+
+    // More exposures right before shutdown are still written: the writer drains its queue.
+    for i in 50..80 {
+        assign(json!({"unit_id": format!("u-{i}"), "attributes": {"device": "mobile"}})).await.unwrap();
+    }
+    let url = app.database_url.clone();
+    let _dir = app.stop().await;
+    let db = app::storage::Db::connect(&url, 1).await.unwrap();
+    let rows: i64 = match &db {
+        app::storage::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures").fetch_one(pool).await.unwrap(),
+        app::storage::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures").fetch_one(pool).await.unwrap(),
+    };
+    assert_eq!(rows, 80);
+    let prefetched: i64 = match &db {
+        app::storage::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").fetch_one(pool).await.unwrap(),
+        app::storage::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").fetch_one(pool).await.unwrap(),
+    };
+    assert_eq!(prefetched, 0, "log_exposure: false records nothing");
+    db.close().await;
+}

@@ -17,7 +17,8 @@ pub struct TestApp {
     pub client: Client,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// Holds the SQLite file; `stop` hands it over so a test can inspect the database afterwards.
+    dir: Option<tempfile::TempDir>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -34,7 +35,7 @@ pub async fn spawn_app() -> TestApp {
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    TestApp { address, database_url, db, client: new_client(), stop: Some(stop), server: Some(server), _dir: dir }
+    TestApp { address, database_url, db, client: new_client(), stop: Some(stop), server: Some(server), dir: Some(dir) }
 }
 
 pub fn settings_for(database_url: &str, site_root: PathBuf) -> Settings {
@@ -100,14 +101,16 @@ impl TestApp {
         app::services::api_keys::create_unchecked(&self.db, input, None).await.expect("key created").secret
     }
 
-    /// Stops the server the way SIGTERM does and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops the server the way SIGTERM does and waits for it to finish; the returned directory keeps a SQLite
+    /// database on disk for as long as the caller holds it.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server stopped cleanly");
         }
+        self.dir.take()
     }
 }
 

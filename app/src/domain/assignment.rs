@@ -54,6 +54,8 @@ impl Assignment {
 /// An experiment ready for evaluation.
 #[derive(Debug, Clone)]
 pub struct CompiledExperiment {
+    /// The stored experiment's id, recorded with exposures.
+    pub id: i64,
     pub key: String,
     pub status: Status,
     pub variation_keys: Vec<String>,
@@ -68,8 +70,9 @@ pub struct CompiledExperiment {
 
 impl CompiledExperiment {
     /// Compiles a validated spec; fails only if the spec was not validated.
-    pub fn compile(spec: &ExperimentSpec, status: Status) -> Result<Self, String> {
+    pub fn compile(id: i64, spec: &ExperimentSpec, status: Status) -> Result<Self, String> {
         Ok(CompiledExperiment {
+            id,
             key: spec.key.clone(),
             status,
             variation_keys: spec.variations.iter().map(|v| v.key.clone()).collect(),
@@ -193,7 +196,7 @@ mod tests {
         spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         let spec: ExperimentSpec = serde_json::from_value(spec).unwrap();
         spec.validate().unwrap();
-        CompiledExperiment::compile(&spec, status).unwrap()
+        CompiledExperiment::compile(1, &spec, status).unwrap()
     }
 
     fn attrs(v: Value) -> Map<String, Value> {

@@ -8,7 +8,9 @@ use crate::domain::experiment::Status;
 use crate::error::AppError;
 use crate::model::Experiment;
 use crate::state::AppState;
+use crate::storage::exposures::Exposure;
 use crate::storage::{experiments, settings};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -27,7 +29,7 @@ pub async fn reload(state: &AppState) -> Result<(), AppError> {
 fn build_snapshot(all: &[Experiment], holdout: f64) -> Snapshot {
     let compiled: Vec<CompiledExperiment> = all
         .iter()
-        .filter_map(|e| match CompiledExperiment::compile(&e.spec, e.status) {
+        .filter_map(|e| match CompiledExperiment::compile(e.id, &e.spec, e.status) {
             Ok(c) => Some(c),
             Err(err) => {
                 tracing::error!(experiment = %e.spec.key, %err, "stored experiment does not compile; not served");
@@ -107,7 +109,32 @@ pub fn assign(state: &AppState, caller: &Caller, request: AssignRequest) -> Resu
     check_unit_id(&request.unit_id)?;
     let snapshot = state.assignments.current();
     let assignments = snapshot.assign(&request.unit_id, &request.attributes, request.experiments.as_deref());
+    if request.log_exposure {
+        log_exposures(state, &snapshot, &request.unit_id, &request.attributes, &assignments);
+    }
     Ok(AssignResponse { unit_id: request.unit_id, assignments })
+}
+
+/// Queues an exposure for every assignment that put the unit in an experiment.
+pub fn log_exposures(
+    state: &AppState,
+    snapshot: &Snapshot,
+    unit_id: &str,
+    attributes: &Map<String, Value>,
+    assignments: &[Assignment],
+) {
+    let now = Utc::now();
+    for assignment in assignments.iter().filter(|a| a.in_experiment) {
+        if let (Some(experiment), Some(variation_index)) = (snapshot.get(&assignment.experiment), assignment.variation_index) {
+            state.exposures.record(Exposure {
+                experiment_id: experiment.id,
+                unit_id: unit_id.to_string(),
+                variation_index,
+                at: now,
+                attributes: attributes.clone(),
+            });
+        }
+    }
 }
 
 /// One experiment's assignment (`GET /api/v1/experiments/{key}/assignment?unit_id=…&country=DE`); query
@@ -123,5 +150,7 @@ pub fn assign_one(
     check_unit_id(unit_id)?;
     let snapshot = state.assignments.current();
     let experiment = snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
-    Ok(experiment.assign(unit_id, attributes, snapshot.holdout))
+    let assignment = experiment.assign(unit_id, attributes, snapshot.holdout);
+    log_exposures(state, &snapshot, unit_id, attributes, std::slice::from_ref(&assignment));
+    Ok(assignment)
 }

@@ -5,10 +5,11 @@ use crate::auth::Caller;
 use crate::domain::access::Access;
 use crate::domain::experiment::{check_key, ExperimentSpec, Status};
 use crate::error::AppError;
-use crate::model::Experiment;
+use crate::model::{Experiment, VariationExposures};
 use crate::services::assignments;
 use crate::state::AppState;
 use crate::storage::experiments::{self, NewChange, Update};
+use crate::storage::exposures;
 use crate::storage::Db;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
@@ -23,6 +24,17 @@ pub async fn get(db: &Db, caller: &Caller, key: &str) -> Result<Experiment, AppE
     caller.require(Access::Read)?;
     let mut experiment = find(db, key).await?;
     experiment.history = experiments::history(db, experiment.id).await?;
+    let counts = exposures::counts(db, experiment.id).await?;
+    experiment.exposures = experiment
+        .spec
+        .variations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| VariationExposures {
+            variation: v.key.clone(),
+            units: counts.iter().find(|(index, _)| *index as usize == i).map_or(0, |(_, n)| *n),
+        })
+        .collect();
     Ok(experiment)
 }
 

@@ -5,4 +5,5 @@ pub mod api_keys;
 pub mod assignments;
 pub mod auth;
 pub mod experiments;
+pub mod exposures;
 pub mod users;

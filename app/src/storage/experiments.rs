@@ -35,6 +35,7 @@ impl TryFrom<ExperimentRow> for Experiment {
             stopped_at: row.stopped_at,
             concluded_at: row.concluded_at,
             history: Vec::new(),
+            exposures: Vec::new(),
         })
     }
 }

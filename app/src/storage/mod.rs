@@ -6,6 +6,7 @@
 
 pub mod api_keys;
 pub mod experiments;
+pub mod exposures;
 pub mod login_failures;
 pub mod sessions;
 pub mod settings;
