@@ -20,7 +20,15 @@ struct Job {
     step: Step,
 }
 
-const JOBS: &[Job] = &[Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records }];
+const JOBS: &[Job] = &[
+    Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records },
+    Job { name: "reload-experiments", period: Duration::from_secs(30), step: reload_experiments },
+];
+
+/// A safety net under change notifications: whatever happens to them, instances converge within this period.
+fn reload_experiments(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move { app::services::assignments::reload(&state).await })
+}
 
 /// Deletes expired sessions and sign-in failures that have left the throttling window.
 fn prune_auth_records(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
@@ -47,7 +55,10 @@ pub fn start(state: &AppState, stop: CancellationToken) -> Jobs {
     let mut handles: Vec<JoinHandle<()>> = JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect();
     // The exposure writer is driven by its queue rather than a clock; it drains the queue when stopped.
     let (exposures, db) = (state.exposures.clone(), state.db.clone());
-    handles.push(tokio::spawn(async move { exposures.run_writer(db, stop.cancelled_owned()).await }));
+    let stop_writer = stop.clone().cancelled_owned();
+    handles.push(tokio::spawn(async move { exposures.run_writer(db, stop_writer).await }));
+    // Other instances on the same PostgreSQL announce their configuration changes.
+    handles.push(tokio::spawn(app::services::assignments::follow_changes(state.clone(), stop.cancelled_owned())));
     Jobs(handles)
 }
 

@@ -273,3 +273,37 @@ async fn exposures_are_recorded_once_per_unit_and_drained_on_shutdown() {
     assert_eq!(prefetched, 0, "log_exposure: false records nothing");
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_change_on_one_instance_reaches_another_within_a_second() {
+    if crate::helpers::postgres_server().is_none() {
+        eprintln!("skipped: several instances share a database only on PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let first = spawn_app().await;
+    let second = crate::helpers::spawn_app_on(&first.database_url, tempfile::tempdir().unwrap()).await;
+    let editor = first.signed_in("editor").await;
+    let key = first.api_key("assign").await;
+    create(&first, &editor, checkout_test()).await;
+
+    let started = std::time::Instant::now();
+    editor.post(first.url("/api/v1/experiments/video-autoplay/start")).send().await.unwrap();
+    loop {
+        let response: Value = second
+            .client
+            .post(second.url("/api/v1/assign"))
+            .bearer_auth(&key)
+            .json(&json!({"unit_id": "u-1", "attributes": {"device": "mobile"}, "experiments": ["video-autoplay"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if response["assignments"][0]["reason"] == "assigned" {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "the second instance still says {response}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -23,10 +23,21 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(server_url) if !server_url.is_empty() => fresh_postgres_database(&server_url).await,
-        _ => format!("sqlite://{}", dir.path().join("test.db").display()),
+    let database_url = match postgres_server() {
+        Some(server_url) => fresh_postgres_database(&server_url).await,
+        None => format!("sqlite://{}", dir.path().join("test.db").display()),
     };
+    spawn_app_on(&database_url, dir).await
+}
+
+/// The PostgreSQL server the suite runs against, if any.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// Another server on an existing database (several instances behind one load balancer).
+pub async fn spawn_app_on(database_url: &str, dir: tempfile::TempDir) -> TestApp {
+    let database_url = database_url.to_string();
     let settings = settings_for(&database_url, dir.path().join("site"));
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());

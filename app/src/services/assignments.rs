@@ -9,11 +9,58 @@ use crate::error::AppError;
 use crate::model::Experiment;
 use crate::state::AppState;
 use crate::storage::exposures::Exposure;
-use crate::storage::{experiments, settings};
+use crate::storage::{experiments, settings, Db};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+/// PostgreSQL channel on which an instance announces configuration changes to the others.
+pub const CHANGES_CHANNEL: &str = "intentlab_config_changed";
+
+/// Rebuilds this instance's snapshot and tells the other instances sharing the database to do the same.
+pub async fn changed(state: &AppState) -> Result<(), AppError> {
+    reload(state).await?;
+    if let Db::Postgres(pool) = &state.db {
+        sqlx::query("SELECT pg_notify($1, '')").bind(CHANGES_CHANNEL).execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// Reloads the snapshot whenever another instance announces a change (PostgreSQL only: SQLite deployments are a
+/// single instance). After a lost connection it reloads once, since notifications sent meanwhile are lost.
+pub async fn follow_changes(state: AppState, stop: impl std::future::Future<Output = ()>) {
+    let Db::Postgres(pool) = &state.db else { return };
+    tokio::pin!(stop);
+    let mut listener = loop {
+        match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
+                Ok(()) => break listener,
+                Err(err) => tracing::warn!(%err, "cannot listen for configuration changes; retrying"),
+            },
+            Err(err) => tracing::warn!(%err, "cannot connect to listen for configuration changes; retrying"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            received = listener.try_recv() => {
+                if let Err(err) = received {
+                    tracing::warn!(%err, "configuration change listener failed; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                // A notification, or a reconnection after which missed notifications are unknowable: reload.
+                if let Err(err) = reload(&state).await {
+                    tracing::warn!(error = ?err, "reloading experiments failed");
+                }
+            }
+        }
+    }
+}
 
 /// Rebuilds the snapshot from the database and swaps it in.
 pub async fn reload(state: &AppState) -> Result<(), AppError> {

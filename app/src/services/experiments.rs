@@ -56,7 +56,7 @@ pub async fn create(state: &AppState, caller: &Caller, body: Value) -> Result<Ex
     let detail = serde_json::to_value(&spec).map_err(AppError::internal)?;
     let change = NewChange { actor: &caller.label(), action: "created", detail };
     let created = experiments::insert(&state.db, &spec, Utc::now(), change).await?;
-    assignments::reload(state).await?;
+    assignments::changed(state).await?;
     get(&state.db, caller, &created.spec.key).await
 }
 
@@ -103,7 +103,7 @@ pub async fn update(state: &AppState, caller: &Caller, key: &str, patch: Value) 
     };
     let change = NewChange { actor: &caller.label(), action, detail: Value::Object(detail) };
     experiments::update(&state.db, current.id, update, Utc::now(), change).await?;
-    assignments::reload(state).await?;
+    assignments::changed(state).await?;
     get(&state.db, caller, key).await
 }
 
@@ -132,7 +132,7 @@ pub async fn transition(state: &AppState, caller: &Caller, key: &str, next: Stat
     let detail = json!({ "status": { "from": current.status, "to": next } });
     let change = NewChange { actor: &caller.label(), action, detail };
     experiments::update(&state.db, current.id, update, now, change).await?;
-    assignments::reload(state).await?;
+    assignments::changed(state).await?;
     get(&state.db, caller, key).await
 }
 
