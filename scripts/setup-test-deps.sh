@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suites need, only when missing: PostgreSQL and Chromium from Debian's packages, and
-# playwright-core from npm (end2end/). Idempotent; about a second when everything is present.
+# Installs what the test suites need, only when missing: PostgreSQL and Chromium from Debian's packages,
+# playwright-core from npm (end2end/), and the OpenFeature SDK with its OFREP provider from PyPI (tests/ofrep/.venv).
+# Idempotent; about a second when everything is present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -20,4 +21,12 @@ cd "$ROOT/end2end"
 if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci (end2end)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+cd "$ROOT/tests/ofrep"
+if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/installed ]; then
+  say "pip install -r tests/ofrep/requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  touch .venv/installed
 fi

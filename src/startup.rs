@@ -96,6 +96,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .nest("/api/v1", api::router())
+        .nest("/ofrep/v1", api::ofrep::router())
         .leptos_routes_with_context(&state, generate_route_list(App), leptos_context, render_app)
         // Anything else under /api is an unknown endpoint, answered in JSON rather than with an HTML page.
         .route("/api/{*rest}", axum::routing::any(api::unknown_endpoint))
@@ -114,6 +115,7 @@ async fn require_sign_in(State(state): State<AppState>, session: Session, reques
     let is_page = request.method() == Method::GET
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
+        && !path.starts_with("/ofrep/")
         && !matches!(path, "/healthz" | "/readyz")
         && !path.rsplit('/').next().unwrap_or_default().contains('.');
     if !is_page {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod experiments;
 pub mod extract;
 pub mod health;
+pub mod ofrep;
 pub mod users;
 
 use app::error::AppError;

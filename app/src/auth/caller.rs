@@ -79,7 +79,12 @@ impl Caller {
     /// Resolves the caller of a request; `Unauthenticated` when there are no credentials.
     pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Caller, AppError> {
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
-            return authenticate_key(state, header.to_str().unwrap_or_default()).await.map(Caller::ApiKey);
+            let secret = bearer_secret(header.to_str().unwrap_or_default())?;
+            return authenticate_key(state, secret).await.map(Caller::ApiKey);
+        }
+        // OpenFeature's OFREP providers may send the key as `X-API-Key` instead.
+        if let Some(header) = parts.headers.get("x-api-key") {
+            return authenticate_key(state, header.to_str().unwrap_or_default().trim()).await.map(Caller::ApiKey);
         }
         let session = parts
             .extensions
@@ -97,12 +102,16 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn authenticate_key(state: &AppState, header: &str) -> Result<ApiKey, AppError> {
+fn bearer_secret(header: &str) -> Result<&str, AppError> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into()))
+}
+
+async fn authenticate_key(state: &AppState, secret: &str) -> Result<ApiKey, AppError> {
     let invalid = || AppError::InvalidCredentials("invalid or revoked API key".into());
-    let secret =
-        header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim).ok_or_else(|| {
-            AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into())
-        })?;
     if !secret.starts_with(api_key::SECRET_PREFIX) {
         return Err(invalid());
     }

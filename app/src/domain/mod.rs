@@ -5,6 +5,7 @@ pub mod access;
 pub mod assignment;
 pub mod experiment;
 pub mod hashing;
+pub mod ofrep;
 pub mod targeting;
 pub mod throttle;
 pub mod validate;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs the end-to-end suite: a fresh SQLite database with an admin made by the CLI, the built server started on a
-# free port, then node's test runner over end2end/tests/ (playwright-core driving headless Chromium).
+# Runs a command against a freshly started server: a new SQLite database with an admin made by the CLI, the
+# built server on a free port; the command gets BASE_URL, E2E_ADMIN_EMAIL and E2E_ADMIN_PASSWORD. The server is
+# stopped afterwards (its log is printed if the command failed). Exits with the command's exit code.
 # Expects a built server (scripts/build.sh dev) and its site files in target/site.
+# Usage: scripts/with-server.sh CMD [ARGS...]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+[ $# -gt 0 ] || { echo "usage: $0 CMD [ARGS...]" >&2; exit 2; }
 BIN="${INTENTLAB_BIN:-target/debug/intentlab}"
 [ -x "$BIN" ] || { echo "$BIN not found: run scripts/build.sh first" >&2; exit 1; }
 
@@ -44,7 +47,7 @@ done
 curl -fsS "$BASE_URL/readyz" >/dev/null || { echo "the server did not become ready in 60 s" >&2; exit 1; }
 
 set +e
-node --test --test-concurrency=1 end2end/tests/*.test.mjs
+"$@"
 status=$?
 set -e
 exit "$status"
