@@ -1,6 +1,9 @@
 //! intentlab's root crate: the server (config, startup, REST API, jobs, CLI) under `ssr`, and the browser
 //! entry point under `hydrate`. Pages and shared logic live in the `app` crate.
 
+// The experiment form's view type is deep enough to exceed the default limit when compiled for hydration.
+#![recursion_limit = "256"]
+
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]

@@ -16,6 +16,7 @@ pub fn TopBar(user: User) -> impl IntoView {
             <a class="brand" href="/">"intentlab"</a>
             <nav class="nav" aria-label="Main">
                 <A href="/" exact=true>"Overview"</A>
+                <A href="/experiments">"Experiments"</A>
                 <Show when=move || is_admin>
                     <A href="/settings/users">"Users"</A>
                     <A href="/settings/api-keys">"API keys"</A>

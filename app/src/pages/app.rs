@@ -4,6 +4,8 @@ use crate::components::nav::TopBar;
 use crate::error::AppError;
 use crate::model::User;
 use crate::pages::api_keys::ApiKeysPage;
+use crate::pages::experiment_form::{EditExperimentPage, NewExperimentPage};
+use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
 use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
 use crate::pages::not_found::NotFound;
@@ -80,6 +82,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=HomePage />
+                    <Route path=path!("experiments") view=ExperimentsPage />
+                    <Route path=path!("experiments/new") view=NewExperimentPage />
+                    <Route path=path!("experiments/:key") view=ExperimentPage />
+                    <Route path=path!("experiments/:key/edit") view=EditExperimentPage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/api-keys") view=ApiKeysPage />
                 </ParentRoute>

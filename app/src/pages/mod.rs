@@ -2,6 +2,8 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod experiment_form;
+pub mod experiments;
 pub mod home;
 pub mod login;
 pub mod not_found;
