@@ -8,6 +8,7 @@ pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod ofrep;
+pub mod settings;
 pub mod users;
 
 use app::error::AppError;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/experiments/{key}/assignment", get(assign::assignment))
         .route("/assign", post(assign::assign))
         .route("/config", get(assign::config))
+        .route("/settings", get(settings::get_settings).put(settings::update_settings))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
 }

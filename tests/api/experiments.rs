@@ -307,3 +307,37 @@ async fn a_change_on_one_instance_reaches_another_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn the_global_holdout_keeps_the_same_units_out_of_every_experiment() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let key = app.api_key("assign").await;
+    for name in ["first", "second"] {
+        let body = json!({"key": name, "name": name, "variations": [{"key": "a"}, {"key": "b"}]});
+        create(&app, &admin, body).await;
+        admin.post(app.url(&format!("/api/v1/experiments/{name}/start"))).send().await.unwrap();
+    }
+    let editor = app.signed_in("editor").await;
+    let refused = editor.put(app.url("/api/v1/settings")).json(&json!({"global_holdout": 0.1})).send().await.unwrap();
+    assert_eq!(error_code(refused, 403).await, "forbidden");
+    let too_big = admin.put(app.url("/api/v1/settings")).json(&json!({"global_holdout": 0.9})).send().await.unwrap();
+    assert_eq!(error_code(too_big, 400).await, "invalid_input");
+    let response = admin.put(app.url("/api/v1/settings")).json(&json!({"global_holdout": 0.2})).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let mut held = 0;
+    for i in 0..500 {
+        let body = json!({"unit_id": format!("u-{i}"), "log_exposure": false});
+        let response: Value =
+            app.client.post(app.url("/api/v1/assign")).bearer_auth(&key).json(&body).send().await.unwrap().json().await.unwrap();
+        let reasons: Vec<&str> =
+            response["assignments"].as_array().unwrap().iter().map(|a| a["reason"].as_str().unwrap()).collect();
+        assert_eq!(reasons.len(), 2);
+        assert_eq!(reasons[0] == "holdout", reasons[1] == "holdout", "unit u-{i} is held out of both or neither");
+        held += usize::from(reasons[0] == "holdout");
+    }
+    assert!((70..=130).contains(&held), "about 20 % of 500 held out, got {held}");
+    let settings: Value = editor.get(app.url("/api/v1/settings")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(settings["global_holdout"], 0.2);
+}

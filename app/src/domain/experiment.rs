@@ -154,6 +154,9 @@ impl fmt::Display for Problems {
 
 /// Keys are slugs: they appear in URLs, SDK calls and OpenFeature flag keys.
 pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("is required".into());
+    }
     let valid = !key.is_empty()
         && key.len() <= 64
         && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -6,4 +6,5 @@ pub mod assignments;
 pub mod auth;
 pub mod experiments;
 pub mod exposures;
+pub mod settings;
 pub mod users;

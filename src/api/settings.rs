@@ -1,0 +1,21 @@
+//! `GET/PUT /api/v1/settings`: installation-wide settings (the global holdout).
+
+use super::extract::ApiJson;
+use app::auth::Caller;
+use app::error::AppError;
+use app::services::settings::{self, Settings};
+use app::state::AppState;
+use axum::extract::State;
+use axum::Json;
+
+pub async fn get_settings(State(state): State<AppState>, caller: Caller) -> Result<Json<Settings>, AppError> {
+    Ok(Json(settings::get(&state, &caller).await?))
+}
+
+pub async fn update_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(next): ApiJson<Settings>,
+) -> Result<Json<Settings>, AppError> {
+    Ok(Json(settings::update(&state, &caller, next).await?))
+}
