@@ -2,7 +2,7 @@
 
 use crate::domain::assignment::Snapshot;
 use crate::domain::throttle::ThrottlePolicy;
-use crate::model::ApiKeyId;
+use crate::model::{ApiKey, ApiKeyId};
 use crate::services::exposures::ExposureLog;
 use crate::storage::Db;
 use arc_swap::ArcSwap;
@@ -10,7 +10,8 @@ use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use leptos::prelude::LeptosOptions;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -18,6 +19,7 @@ pub struct AppState {
     pub db: Db,
     pub login_throttle: ThrottlePolicy,
     pub key_usage: KeyUsage,
+    pub key_cache: KeyCache,
     pub assignments: AssignmentCache,
     pub exposures: ExposureLog,
 }
@@ -29,6 +31,7 @@ impl AppState {
             db,
             login_throttle: ThrottlePolicy::default(),
             key_usage: KeyUsage::default(),
+            key_cache: KeyCache::default(),
             assignments: AssignmentCache::default(),
             exposures: ExposureLog::default(),
         }
@@ -71,5 +74,34 @@ impl AssignmentCache {
 
     pub fn replace(&self, snapshot: Snapshot) {
         self.0.store(Arc::new(snapshot));
+    }
+}
+
+/// Recently verified API keys by secret hash, so the assignment hot path does not query the database for every
+/// request. Entries expire after a few seconds; revoking a key evicts it here at once, and other instances
+/// within `TTL`.
+#[derive(Clone, Default)]
+pub struct KeyCache(Arc<RwLock<HashMap<String, (ApiKey, Instant)>>>);
+
+impl KeyCache {
+    pub const TTL: Duration = Duration::from_secs(5);
+    /// Bounds memory if many distinct keys are used; the cache is simply cleared when it fills.
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn get(&self, key_hash: &str) -> Option<ApiKey> {
+        let entries = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(key_hash).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(key, _)| key.clone())
+    }
+
+    pub fn insert(&self, key_hash: String, key: ApiKey) {
+        let mut entries = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key_hash, (key, Instant::now()));
+    }
+
+    pub fn evict(&self, id: ApiKeyId) {
+        self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()).retain(|_, (key, _)| key.id != id);
     }
 }

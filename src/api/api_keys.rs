@@ -28,5 +28,5 @@ pub async fn revoke_api_key(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ApiKey>, AppError> {
-    Ok(Json(services::api_keys::revoke(&state.db, &caller, id).await?))
+    Ok(Json(services::api_keys::revoke(&state, &caller, id).await?))
 }

@@ -115,8 +115,15 @@ async fn authenticate_key(state: &AppState, secret: &str) -> Result<ApiKey, AppE
     if !secret.starts_with(api_key::SECRET_PREFIX) {
         return Err(invalid());
     }
-    let key =
-        storage::api_keys::find_active_by_hash(&state.db, &api_key::hash_secret(secret)).await?.ok_or_else(invalid)?;
+    let hash = api_key::hash_secret(secret);
+    let key = match state.key_cache.get(&hash) {
+        Some(key) => key,
+        None => {
+            let key = storage::api_keys::find_active_by_hash(&state.db, &hash).await?.ok_or_else(invalid)?;
+            state.key_cache.insert(hash, key.clone());
+            key
+        }
+    };
     let now = Utc::now();
     if state.key_usage.should_record(key.id, now) {
         storage::api_keys::touch_last_used(&state.db, key.id, now).await?;

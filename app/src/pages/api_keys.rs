@@ -51,7 +51,7 @@ pub async fn revoke_api_key(id: i64) -> Result<ApiKey, AppError> {
     crate::error::server_result(
         async {
             let (state, caller) = crate::pages::context::caller().await?;
-            crate::services::api_keys::revoke(&state.db, &caller, id).await
+            crate::services::api_keys::revoke(&state, &caller, id).await
         }
         .await,
     )

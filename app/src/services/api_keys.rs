@@ -5,6 +5,7 @@ use crate::domain::access::{parse_scopes, Access};
 use crate::domain::validate::parse_label;
 use crate::error::AppError;
 use crate::model::{ApiKey, ApiKeyId, CreatedApiKey, NewApiKey, UserId};
+use crate::state::AppState;
 use crate::storage::{api_keys, Db};
 use chrono::Utc;
 
@@ -42,7 +43,9 @@ pub async fn create_unchecked(
     Ok(CreatedApiKey { key, secret: generated.secret })
 }
 
-pub async fn revoke(db: &Db, caller: &Caller, id: ApiKeyId) -> Result<ApiKey, AppError> {
+pub async fn revoke(state: &AppState, caller: &Caller, id: ApiKeyId) -> Result<ApiKey, AppError> {
     caller.require(Access::Admin)?;
-    api_keys::revoke(db, id, Utc::now()).await
+    let revoked = api_keys::revoke(&state.db, id, Utc::now()).await?;
+    state.key_cache.evict(id);
+    Ok(revoked)
 }
