@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO := scripts/cargo.sh
 
-.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e test-ofrep watch lint fmt clean
+.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e test-ofrep bench watch lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -42,6 +42,9 @@ test-e2e: ## The Playwright suite in headless Chromium against a freshly started
 
 test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP provider
 	scripts/with-server.sh tests/ofrep/.venv/bin/python -m pytest -q tests/ofrep
+
+bench: ## Benchmarks (release build; a few minutes): assignment API vs a bare axum handler
+	$(CARGO) bench --bench assignment
 
 watch: ## Live-reloading development server (installs cargo-leptos first, ~23 min once)
 	@scripts/setup-toolchain.sh --with-cargo-leptos

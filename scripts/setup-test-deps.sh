@@ -23,6 +23,11 @@ if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
+# Debian's python3 ships venv separately.
+python3 -c 'import ensurepip, venv' 2>/dev/null || {
+  say "apt-get install python3-venv"
+  as_root apt-get install -y -qq python3-venv >/dev/null
+}
 cd "$ROOT/tests/ofrep"
 if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/installed ]; then
   say "pip install -r tests/ofrep/requirements.txt"

@@ -261,15 +261,9 @@ async fn exposures_are_recorded_once_per_unit_and_drained_on_shutdown() {
     let url = app.database_url.clone();
     let _dir = app.stop().await;
     let db = app::storage::Db::connect(&url, 1).await.unwrap();
-    let rows: i64 = match &db {
-        app::storage::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures").fetch_one(pool).await.unwrap(),
-        app::storage::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures").fetch_one(pool).await.unwrap(),
-    };
-    assert_eq!(rows, 80);
-    let prefetched: i64 = match &db {
-        app::storage::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").fetch_one(pool).await.unwrap(),
-        app::storage::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").fetch_one(pool).await.unwrap(),
-    };
+    let count = |sql: &'static str| async { app::on_pool!(&db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await) };
+    assert_eq!(count("SELECT COUNT(*) FROM exposures").await.unwrap(), 80);
+    let prefetched = count("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").await.unwrap();
     assert_eq!(prefetched, 0, "log_exposure: false records nothing");
     db.close().await;
 }

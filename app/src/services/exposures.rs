@@ -7,6 +7,8 @@
 
 use crate::storage::exposures::{self, Exposure};
 use crate::storage::Db;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,9 +22,15 @@ const MAX_BATCH: usize = 5_000;
 pub struct ExposureLog {
     sender: mpsc::Sender<Exposure>,
     receiver: Arc<Mutex<Option<mpsc::Receiver<Exposure>>>>,
+    /// (experiment, unit) pairs already queued: a unit asks for its bucket on every page view, but only its
+    /// first exposure matters, so repeats never reach the queue or the database.
+    seen: Arc<Mutex<HashSet<u64>>>,
     shed: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
+
+/// Pairs remembered before the set starts over (a few MB); a forgotten pair only costs one redundant insert.
+const SEEN_CAPACITY: usize = 1_000_000;
 
 impl Default for ExposureLog {
     fn default() -> Self {
@@ -36,19 +44,42 @@ impl ExposureLog {
         ExposureLog {
             sender,
             receiver: Arc::new(Mutex::new(Some(receiver))),
+            seen: Arc::default(),
             shed: Arc::default(),
             written: Arc::default(),
         }
     }
 
-    /// Queues an exposure without waiting; when the queue is full it is shed and counted.
+    /// Queues an exposure without waiting, unless the unit's exposure to this experiment is already queued or
+    /// written; when the queue is full it is shed and counted.
     pub fn record(&self, exposure: Exposure) {
+        let pair = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (exposure.experiment_id, &exposure.unit_id).hash(&mut hasher);
+            hasher.finish()
+        };
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if seen.len() >= SEEN_CAPACITY {
+                seen.clear();
+            }
+            if !seen.insert(pair) {
+                return;
+            }
+        }
         if self.sender.try_send(exposure).is_err() {
+            self.forget_seen();
             let shed = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
             if shed.is_power_of_two() {
                 tracing::warn!(shed, "exposure queue full: exposures are being shed");
             }
         }
+    }
+
+    /// After shedding, a remembered pair may never have been written: forget them all so the next exposure of
+    /// every unit is queued again.
+    fn forget_seen(&self) {
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     pub fn shed(&self) -> u64 {
@@ -112,6 +143,7 @@ impl ExposureLog {
             }
         }
         self.shed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.forget_seen();
         tracing::error!(lost = batch.len(), "exposures could not be written and were shed");
     }
 }

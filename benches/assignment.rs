@@ -1,0 +1,250 @@
+//! Assignment API throughput and latency, side by side with a bare axum handler in the same process and run.
+//!
+//! `make bench` (release build). The intentlab server runs with 20 running experiments (targeting, namespaces,
+//! payloads) on a temporary SQLite database, exposure logging on, requests cycling through 50 000 units (so most
+//! are returning visitors, as in a shop); the baseline is an axum handler that parses the
+//! same JSON body and returns a fixed JSON answer of similar size. Both are measured alternately by the same
+//! in-process load generator (keep-alive HTTP/1.1 clients):
+//! 1. maximum throughput: closed loop, `CONCURRENCY` clients, `SECONDS` per round, best of `ROUNDS`;
+//! 2. latency at half of intentlab's maximum: open loop at a fixed rate, latency measured from each request's
+//!    scheduled time (so a stalled server is not hidden by the generator slowing down), after the exposure
+//!    writer has drained what the saturation rounds queued.
+//!
+//! The generator shares the machine's cores with the servers; the ratio is the meaningful number.
+
+use app::auth::Caller;
+use app::model::{NewApiKey, NewUser};
+use app::services;
+use hdrhistogram::Histogram;
+use intentlab::config::Settings;
+use intentlab::startup::Application;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXPERIMENTS: usize = 20;
+const CONCURRENCY: usize = 32;
+const SECONDS: u64 = 5;
+const ROUNDS: usize = 3;
+
+struct Target {
+    name: &'static str,
+    url: String,
+    bearer: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let settings = Settings {
+        database_url,
+        addr: "127.0.0.1:0".parse()?,
+        site_root: dir.path().join("site").display().to_string(),
+        public_url: None,
+        db_max_connections: 10,
+        session_idle_days: 7,
+        log: "warn".into(),
+    };
+    intentlab::config::init_tracing("warn");
+    let app = Application::build(settings).await?;
+    let state = app.state().clone();
+    let port = app.port();
+    let secret = setup(&state).await?;
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let bare_port = spawn_bare_handler().await?;
+
+    let intentlab = Target { name: "intentlab /api/v1/assign", url: format!("http://127.0.0.1:{port}/api/v1/assign"), bearer: Some(secret) };
+    let bare = Target { name: "bare axum handler", url: format!("http://127.0.0.1:{bare_port}/assign"), bearer: None };
+
+    // Sanity: the real endpoint answers every experiment.
+    let check: Value = request(&reqwest::Client::new(), &intentlab, 1).await?.json().await?;
+    anyhow::ensure!(check["assignments"].as_array().map(Vec::len) == Some(EXPERIMENTS), "unexpected answer: {check}");
+
+    println!("warming up…");
+    throughput(&bare, 1).await;
+    throughput(&intentlab, 1).await;
+
+    let (mut bare_best, mut intentlab_best) = (0.0f64, 0.0f64);
+    for round in 1..=ROUNDS {
+        let b = throughput(&bare, SECONDS).await;
+        let i = throughput(&intentlab, SECONDS).await;
+        println!("round {round}: bare {b:.0} req/s, intentlab {i:.0} req/s");
+        bare_best = bare_best.max(b);
+        intentlab_best = intentlab_best.max(i);
+    }
+    // Latency is measured in steady state: let the exposure writer finish the backlog the saturation rounds left.
+    while state.exposures.queued() > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate = intentlab_best / 2.0;
+    let bare_latency = latency_at(&bare, rate, SECONDS).await;
+    let intentlab_latency = latency_at(&intentlab, rate, SECONDS).await;
+
+    let exposures = &state.exposures;
+    println!();
+    println!("| target | max req/s | ratio | p50 at {rate:.0} req/s | p99 at {rate:.0} req/s |");
+    println!("|---|---:|---:|---:|---:|");
+    for (target, best, (p50, p99)) in
+        [(&bare, bare_best, bare_latency), (&intentlab, intentlab_best, intentlab_latency)]
+    {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.3} ms | {:.3} ms |",
+            target.name,
+            best,
+            best / bare_best,
+            p50 as f64 / 1000.0,
+            p99 as f64 / 1000.0
+        );
+    }
+    println!();
+    println!(
+        "{EXPERIMENTS} running experiments; exposures written {}, queued {}, shed {}",
+        exposures.written(),
+        exposures.queued(),
+        exposures.shed()
+    );
+    Ok(())
+}
+
+/// 20 running experiments with a realistic mix of options, and an API key with the `assign` scope.
+async fn setup(state: &app::state::AppState) -> anyhow::Result<String> {
+    let admin = NewUser { email: "bench@shop.example".into(), password: "bench password 1".into(), role: "admin".into() };
+    let admin = services::users::create_unchecked(&state.db, admin).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    let caller = Caller::User(admin);
+    for i in 0..EXPERIMENTS {
+        let mut spec = json!({
+            "key": format!("experiment-{i}"),
+            "name": format!("Experiment {i}"),
+            "variations": [
+                {"key": "control", "weight": 0.5, "payload": {"variant": 0}},
+                {"key": "treatment", "weight": 0.5, "payload": {"variant": 1}}
+            ],
+            "coverage": 0.8,
+        });
+        if i % 3 == 0 {
+            spec["targeting"] = json!({"device": {"$in": ["mobile", "tablet"]}, "country": {"$ne": "US"}});
+        }
+        if i % 4 == 0 {
+            spec["namespace"] = json!({"name": "checkout", "range": [(i % 8) as f64 / 8.0, ((i % 8) as f64 + 1.0) / 8.0]});
+        }
+        services::experiments::create(state, &caller, spec).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+        services::experiments::transition(state, &caller, &format!("experiment-{i}"), app::domain::experiment::Status::Running)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    }
+    let key = NewApiKey { name: "bench".into(), scopes: vec!["assign".into()] };
+    let created = services::api_keys::create_unchecked(&state.db, key, None).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    Ok(created.secret)
+}
+
+/// The baseline: parse the same body, answer a fixed JSON document of about the same size.
+async fn spawn_bare_handler() -> anyhow::Result<u16> {
+    use axum::routing::post;
+    let answer: Value = json!({
+        "unit_id": "user",
+        "assignments": (0..EXPERIMENTS).map(|i| json!({
+            "experiment": format!("experiment-{i}"), "variation": "control", "variation_index": 0,
+            "in_experiment": true, "hash": 0.1234, "reason": "assigned", "payload": {"variant": 0}
+        })).collect::<Vec<_>>()
+    });
+    let router = axum::Router::new().route(
+        "/assign",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let mut answer = answer.clone();
+            answer["unit_id"] = body["unit_id"].clone();
+            async move { axum::Json(answer) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(port)
+}
+
+/// Shoppers come back: requests cycle through this many units, as page views of returning visitors do.
+const UNITS: u64 = 50_000;
+
+fn body(n: u64) -> Value {
+    let devices = ["mobile", "desktop", "tablet"];
+    let countries = ["DE", "FR", "US", "AT"];
+    json!({
+        "unit_id": format!("user-{}", n % UNITS),
+        "attributes": {"device": devices[(n % 3) as usize], "country": countries[(n % 4) as usize]},
+    })
+}
+
+async fn request(client: &reqwest::Client, target: &Target, n: u64) -> anyhow::Result<reqwest::Response> {
+    let mut request = client.post(&target.url).json(&body(n));
+    if let Some(bearer) = &target.bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await?;
+    anyhow::ensure!(response.status().is_success(), "status {}", response.status());
+    Ok(response)
+}
+
+/// Closed loop: every client sends its next request as soon as the previous answer is read.
+async fn throughput(target: &Target, seconds: u64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for c in 0..CONCURRENCY {
+        let (done, stop) = (done.clone(), stop.clone());
+        let target = Target { name: target.name, url: target.url.clone(), bearer: target.bearer.clone() };
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n = c as u64 * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                if let Ok(response) = request(&client, &target, n).await {
+                    let _ = response.bytes().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for client in clients {
+        let _ = client.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+/// Open loop at `rate` requests per second; returns (p50, p99) in microseconds.
+async fn latency_at(target: &Target, rate: f64, seconds: u64) -> (u64, u64) {
+    let interval = Duration::from_secs_f64(CONCURRENCY as f64 / rate);
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for c in 0..CONCURRENCY {
+        let target = Target { name: target.name, url: target.url.clone(), bearer: target.bearer.clone() };
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            // Spread the clients' schedules evenly over one interval.
+            let mut next = started + interval.mul_f64(c as f64 / CONCURRENCY as f64);
+            let mut n = c as u64 * 1_000_000;
+            while next < started + Duration::from_secs(seconds) {
+                tokio::time::sleep_until(next.into()).await;
+                n += 1;
+                if let Ok(response) = request(&client, &target, n).await {
+                    let _ = response.bytes().await;
+                }
+                let _ = histogram.record(next.elapsed().as_micros().max(1) as u64);
+                next += interval;
+            }
+            histogram
+        }));
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    for client in clients {
+        if let Ok(h) = client.await {
+            let _ = all.add(h);
+        }
+    }
+    (all.value_at_quantile(0.5), all.value_at_quantile(0.99))
+}
