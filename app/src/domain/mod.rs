@@ -3,9 +3,12 @@
 
 pub mod access;
 pub mod assignment;
+#[cfg(feature = "ssr")]
+pub mod events;
 pub mod experiment;
 pub mod hashing;
 pub mod ofrep;
+pub mod signals;
 pub mod targeting;
 pub mod throttle;
 pub mod validate;
