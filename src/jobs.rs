@@ -22,12 +22,12 @@ struct Job {
 
 const JOBS: &[Job] = &[
     Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records },
-    Job { name: "reload-experiments", period: Duration::from_secs(30), step: reload_experiments },
+    Job { name: "reload-configuration", period: Duration::from_secs(30), step: reload_configuration },
 ];
 
 /// A safety net under change notifications: whatever happens to them, instances converge within this period.
-fn reload_experiments(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
-    Box::pin(async move { app::services::assignments::reload(&state).await })
+fn reload_configuration(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move { app::services::reload_configuration(&state).await })
 }
 
 /// Deletes expired sessions and sign-in failures that have left the throttling window.
@@ -57,6 +57,10 @@ pub fn start(state: &AppState, stop: CancellationToken) -> Jobs {
     let (exposures, db) = (state.exposures.clone(), state.db.clone());
     let stop_writer = stop.clone().cancelled_owned();
     handles.push(tokio::spawn(async move { exposures.run_writer(db, stop_writer).await }));
+    // The ingest writer commits acknowledged events; it stops after requests have drained, committing the rest.
+    let (ingest, db) = (state.ingest.clone(), state.db.clone());
+    let stop_writer = stop.clone().cancelled_owned();
+    handles.push(tokio::spawn(async move { ingest.run_writer(db, stop_writer).await }));
     // Other instances on the same PostgreSQL announce their configuration changes.
     handles.push(tokio::spawn(app::services::assignments::follow_changes(state.clone(), stop.cancelled_owned())));
     Jobs(handles)

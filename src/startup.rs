@@ -43,7 +43,8 @@ impl Application {
             .env(Env::PROD)
             .build();
         let state = AppState::new(leptos_options, db);
-        app::services::assignments::reload(&state).await.context("loading experiments")?;
+        app::services::signals::seed_starter_library(&state.db).await.context("seeding the signal library")?;
+        app::services::reload_configuration(&state).await.context("loading the configuration")?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
         let router = router(state.clone(), &settings);
         Ok(Self { listener, router, state })
@@ -97,6 +98,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .route("/readyz", get(api::health::readyz))
         .nest("/api/v1", api::router())
         .nest("/ofrep/v1", api::ofrep::router())
+        .nest("/v1", api::segment::router())
         .leptos_routes_with_context(&state, generate_route_list(App), leptos_context, render_app)
         // Anything else under /api is an unknown endpoint, answered in JSON rather than with an HTML page.
         .route("/api/{*rest}", axum::routing::any(api::unknown_endpoint))
@@ -116,6 +118,7 @@ async fn require_sign_in(State(state): State<AppState>, session: Session, reques
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
         && !path.starts_with("/ofrep/")
+        && !path.starts_with("/v1/")
         && !matches!(path, "/healthz" | "/readyz")
         && !path.rsplit('/').next().unwrap_or_default().contains('.');
     if !is_page {

@@ -34,6 +34,9 @@ pub enum AppError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The server is at capacity and refuses work it could not finish; the client should retry later.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     /// The message is for the log only; clients see a generic text.
     #[error("internal error")]
     Internal(String),
@@ -75,6 +78,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "service_unavailable",
+            AppError::Overloaded { .. } => "overloaded",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -91,7 +95,17 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => 415,
             AppError::TooManyRequests { .. } => 429,
             AppError::Internal(_) => 500,
-            AppError::Unavailable(_) => 503,
+            AppError::Unavailable(_) | AppError::Overloaded { .. } => 503,
+        }
+    }
+
+    /// When the client may try again (the `Retry-After` header).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs, .. } | AppError::Overloaded { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
         }
     }
 
@@ -155,8 +169,8 @@ mod ssr {
             self.log();
             let body = Envelope { error: Body { code: self.code(), message: self.public_message() } };
             let mut response = (self.status(), Json(body)).into_response();
-            if let AppError::TooManyRequests { retry_after_secs, .. } = self {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            if let Some(seconds) = self.retry_after_secs() {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             response
         }
@@ -211,9 +225,8 @@ pub fn server_result<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         err.log();
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(err.status());
-            if let AppError::TooManyRequests { retry_after_secs, .. } = err {
-                response
-                    .insert_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
+            if let Some(seconds) = err.retry_after_secs() {
+                response.insert_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
             }
         }
     }

@@ -100,3 +100,104 @@ pub struct ExperimentChange {
     pub action: String,
     pub detail: serde_json::Value,
 }
+
+/// A signal of the library as the API and pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    #[serde(flatten)]
+    pub spec: crate::domain::signals::SignalSpec,
+    /// Raised whenever what the signal matches or scores changes; events keep the version they matched.
+    pub version: i64,
+    pub status: crate::domain::signals::SignalStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Oldest first; filled in for a single signal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<SignalVersion>,
+    /// Newest first; filled in for a single signal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<SignalChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalVersion {
+    pub version: i64,
+    pub spec: crate::domain::signals::SignalSpec,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalChange {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// Matches of a signal on one day in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumePoint {
+    pub day: chrono::NaiveDate,
+    pub channel: String,
+    pub matches: i64,
+}
+
+/// One person across every id they used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: i64,
+    pub ids: Vec<Identity>,
+    pub traits: serde_json::Map<String, serde_json::Value>,
+    pub consent: std::collections::BTreeMap<String, bool>,
+    pub opted_out: bool,
+    pub channels: Vec<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub orders: i64,
+    pub revenue: f64,
+    pub intent: crate::domain::signals::Intent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub id: String,
+    /// How the id was first seen: `user_id`, `anonymous_id` or `alias`.
+    pub kind: String,
+    pub first_seen: DateTime<Utc>,
+}
+
+/// A row of the profile search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSummary {
+    pub id: i64,
+    /// The ids the search matched or, failing that, the first ones.
+    pub ids: Vec<String>,
+    pub email: Option<String>,
+    pub stage: String,
+    /// As of the last event.
+    pub intent_score: f64,
+    pub channels: Vec<String>,
+    pub orders: i64,
+    pub opted_out: bool,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// An event of a profile's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub message_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub event: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// When it happened (corrected for clock skew).
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub channel: String,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+    pub context: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_violations: Option<Vec<String>>,
+}

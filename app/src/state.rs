@@ -4,6 +4,7 @@ use crate::domain::assignment::Snapshot;
 use crate::domain::throttle::ThrottlePolicy;
 use crate::model::{ApiKey, ApiKeyId};
 use crate::services::exposures::ExposureLog;
+use crate::services::ingest::Ingestor;
 use crate::storage::Db;
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub key_cache: KeyCache,
     pub assignments: AssignmentCache,
     pub exposures: ExposureLog,
+    pub ingest: Ingestor,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             key_cache: KeyCache::default(),
             assignments: AssignmentCache::default(),
             exposures: ExposureLog::default(),
+            ingest: Ingestor::default(),
         }
     }
 }

@@ -4,11 +4,16 @@
 pub mod api_keys;
 pub mod assign;
 pub mod auth;
+pub mod body;
+pub mod events;
 pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod ofrep;
+pub mod profiles;
+pub mod segment;
 pub mod settings;
+pub mod signals;
 pub mod users;
 
 use app::error::AppError;
@@ -34,6 +39,20 @@ pub fn router() -> Router<AppState> {
         .route("/assign", post(assign::assign))
         .route("/config", get(assign::config))
         .route("/settings", get(settings::get_settings).put(settings::update_settings))
+        .route("/events", post(events::ingest_events))
+        .route("/ingest/stats", get(events::ingest_stats))
+        .route("/users/{id}/opt-out", post(events::opt_out))
+        .route("/users/{id}/opt-in", post(events::opt_in))
+        .route("/profiles", get(profiles::search_profiles))
+        .route("/profiles/{id}", get(profiles::get_profile))
+        .route("/profiles/{id}/events", get(profiles::profile_events))
+        .route("/units/{id}/intent", get(profiles::unit_intent))
+        .route("/signals", get(signals::list_signals).post(signals::create_signal))
+        .route("/signals/preview", post(signals::preview_signal))
+        .route("/signals/{key}", get(signals::get_signal).patch(signals::update_signal))
+        .route("/signals/{key}/deprecate", post(signals::deprecate_signal))
+        .route("/signals/{key}/activate", post(signals::activate_signal))
+        .route("/signals/{key}/volume", get(signals::signal_volume))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
 }

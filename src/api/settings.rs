@@ -1,9 +1,9 @@
-//! `GET/PUT /api/v1/settings`: installation-wide settings (the global holdout).
+//! `GET/PUT /api/v1/settings`: installation-wide settings (global holdout, intent stages, purchase event).
 
 use super::extract::ApiJson;
 use app::auth::Caller;
 use app::error::AppError;
-use app::services::settings::{self, Settings};
+use app::services::settings::{self, Settings, SettingsChange};
 use app::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -15,7 +15,7 @@ pub async fn get_settings(State(state): State<AppState>, caller: Caller) -> Resu
 pub async fn update_settings(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(next): ApiJson<Settings>,
+    ApiJson(next): ApiJson<SettingsChange>,
 ) -> Result<Json<Settings>, AppError> {
     Ok(Json(settings::update(&state, &caller, next).await?))
 }

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod experiments;
 mod health;
+mod ingest;
 mod helpers;
 mod pages;
 mod roles;

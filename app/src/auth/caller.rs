@@ -79,8 +79,8 @@ impl Caller {
     /// Resolves the caller of a request; `Unauthenticated` when there are no credentials.
     pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Caller, AppError> {
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
-            let secret = bearer_secret(header.to_str().unwrap_or_default())?;
-            return authenticate_key(state, secret).await.map(Caller::ApiKey);
+            let secret = authorization_secret(header.to_str().unwrap_or_default())?;
+            return authenticate_key(state, &secret).await.map(Caller::ApiKey);
         }
         // OpenFeature's OFREP providers may send the key as `X-API-Key` instead.
         if let Some(header) = parts.headers.get("x-api-key") {
@@ -92,7 +92,13 @@ impl Caller {
             .ok_or_else(|| AppError::internal("session layer missing from the router"))?;
         session_user(state, session).await?.map(Caller::User).ok_or(AppError::Unauthenticated)
     }
+
+    /// The caller behind an API key given some other way than a header (Segment's `writeKey` in the body).
+    pub async fn from_secret(state: &AppState, secret: &str) -> Result<Caller, AppError> {
+        authenticate_key(state, secret.trim()).await.map(Caller::ApiKey)
+    }
 }
+
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
@@ -102,12 +108,28 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn bearer_secret(header: &str) -> Result<&str, AppError> {
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| AppError::InvalidCredentials("the Authorization header must be 'Bearer <API key>'".into()))
+
+/// The key in an `Authorization` header: `Bearer <key>`, or HTTP Basic with the key as the user name (how
+/// Segment's SDKs send their write key).
+fn authorization_secret(header: &str) -> Result<String, AppError> {
+    use base64::Engine;
+    let (scheme, value) = header.trim().split_once(' ').unwrap_or((header, ""));
+    let value = value.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" if !value.is_empty() => Ok(value.to_string()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| AppError::InvalidCredentials("the Basic credentials are not valid base64".into()))?;
+            let user = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
+            Ok(user.trim().to_string())
+        }
+        _ => Err(AppError::InvalidCredentials(
+            "the Authorization header must be 'Bearer <API key>' (or Basic with the key as user name)".into(),
+        )),
+    }
 }
 
 async fn authenticate_key(state: &AppState, secret: &str) -> Result<ApiKey, AppError> {

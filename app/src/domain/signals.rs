@@ -138,6 +138,9 @@ pub struct SignalSpec {
     pub properties_schema: BTreeMap<String, PropertyRule>,
 }
 
+/// Keys that are API paths under `/api/v1/signals/`.
+const RESERVED_KEYS: &[&str] = &["preview"];
+
 /// Largest weight a signal can carry: weights are relative, and a typo of 10000 would swamp every other signal.
 pub const MAX_WEIGHT: f64 = 100.0;
 
@@ -163,6 +166,8 @@ impl SignalSpec {
         let mut problems = Vec::new();
         if let Err(e) = check_key(&self.key) {
             problems.push(format!("key {e}"));
+        } else if RESERVED_KEYS.contains(&self.key.as_str()) {
+            problems.push(format!("key '{}' is reserved by the API; choose another", self.key));
         }
         if self.name.is_empty() {
             problems.push("name is required".into());
@@ -536,6 +541,29 @@ impl PurchaseConfig {
         let revenue = self.revenue_properties.iter().find_map(|p| properties.get(p).and_then(Value::as_f64));
         let currency = properties.get(&self.currency_property).and_then(Value::as_str).map(|c| c.trim().to_ascii_uppercase());
         Ok(Order { order_id, revenue, currency })
+    }
+}
+
+/// The active library as the ingest writer uses it: compiled signals plus the intent and purchase settings.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    pub signals: Vec<CompiledSignal>,
+    pub intent: IntentConfig,
+    pub purchase: PurchaseConfig,
+}
+
+impl Library {
+    /// Signals that count this occurrence.
+    pub fn matching<'a>(&'a self, occurrence: &'a Occurrence<'a>) -> impl Iterator<Item = (usize, &'a CompiledSignal)> + 'a {
+        self.signals.iter().enumerate().filter(move |(_, s)| s.matches(occurrence))
+    }
+
+    /// Property-schema problems of an occurrence, across every signal defined on its event, de-duplicated.
+    pub fn schema_violations(&self, occurrence: &Occurrence) -> Vec<String> {
+        let mut problems: Vec<String> = self.signals.iter().flat_map(|s| s.schema_violations(occurrence)).collect();
+        problems.sort();
+        problems.dedup();
+        problems
     }
 }
 

@@ -20,7 +20,7 @@ pub const CHANGES_CHANNEL: &str = "intentlab_config_changed";
 
 /// Rebuilds this instance's snapshot and tells the other instances sharing the database to do the same.
 pub async fn changed(state: &AppState) -> Result<(), AppError> {
-    reload(state).await?;
+    crate::services::reload_configuration(state).await?;
     if let Db::Postgres(pool) = &state.db {
         sqlx::query("SELECT pg_notify($1, '')").bind(CHANGES_CHANNEL).execute(pool).await?;
     }
@@ -54,8 +54,8 @@ pub async fn follow_changes(state: AppState, stop: impl std::future::Future<Outp
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
                 // A notification, or a reconnection after which missed notifications are unknowable: reload.
-                if let Err(err) = reload(&state).await {
-                    tracing::warn!(error = ?err, "reloading experiments failed");
+                if let Err(err) = crate::services::reload_configuration(&state).await {
+                    tracing::warn!(error = ?err, "reloading the configuration failed");
                 }
             }
         }

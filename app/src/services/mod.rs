@@ -6,5 +6,23 @@ pub mod assignments;
 pub mod auth;
 pub mod experiments;
 pub mod exposures;
+pub mod ingest;
+pub mod profiles;
 pub mod settings;
+pub mod signals;
 pub mod users;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Rebuilds every in-memory copy of the configuration: the experiments the assignment API serves and the signal
+/// library the ingest writer scores with.
+pub async fn reload_configuration(state: &AppState) -> Result<(), AppError> {
+    assignments::reload(state).await?;
+    signals::reload(state).await
+}
+
+/// After a configuration change: reload here and tell the other instances sharing the database.
+pub async fn configuration_changed(state: &AppState) -> Result<(), AppError> {
+    assignments::changed(state).await
+}

@@ -7,9 +7,12 @@
 pub mod api_keys;
 pub mod experiments;
 pub mod exposures;
+pub mod ingest;
 pub mod login_failures;
+pub mod profiles;
 pub mod sessions;
 pub mod settings;
+pub mod signals;
 pub mod users;
 
 use sqlx::migrate::Migrator;

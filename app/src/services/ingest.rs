@@ -1,0 +1,237 @@
+//! The ingest pipeline: requests hand their validated events to one writer, which commits the events of many
+//! requests in one transaction (group commit: one fsync for thousands of events) and only then answers each
+//! request. An acknowledged event is therefore always durable; an event that could not be committed is never
+//! acknowledged (the client gets 503 and retries, and `message_id` makes the retry harmless).
+//!
+//! The pipeline is bounded by the number of events in flight. When it is full the request is refused at once
+//! with 503 and `Retry-After` instead of queueing without limit.
+
+use crate::auth::Caller;
+use crate::domain::access::Access;
+use crate::domain::events::{self, BatchDefaults, Dialect, Rejection};
+use crate::domain::signals::Library;
+use crate::error::AppError;
+use crate::storage::ingest::{self, Outcome, Submission};
+use crate::storage::Db;
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// Events accepted into the pipeline but not yet committed: a few seconds of peak traffic.
+pub const PIPELINE_CAPACITY: usize = 200_000;
+/// Events committed per transaction at most.
+const MAX_GROUP_EVENTS: usize = 20_000;
+/// Events one request may carry.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+struct Job {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Outcome, AppError>>,
+    /// Held until the job is committed: the pipeline's capacity counts events in flight.
+    _permit: OwnedSemaphorePermit,
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    sender: mpsc::UnboundedSender<Job>,
+    receiver: Arc<Mutex<Option<mpsc::UnboundedReceiver<Job>>>>,
+    capacity: Arc<Semaphore>,
+    size: usize,
+    library: Arc<ArcSwap<Library>>,
+}
+
+impl Default for Ingestor {
+    fn default() -> Self {
+        Self::with_capacity(PIPELINE_CAPACITY)
+    }
+}
+
+/// The answer to an ingest request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestResponse {
+    /// Newly stored events.
+    pub accepted: usize,
+    /// Events stored before (retries) or repeated in this request: not stored again.
+    pub duplicates: usize,
+    /// Valid events deliberately not stored: no analytics consent.
+    pub consent_dropped: usize,
+    /// Valid events deliberately not stored: the person opted out.
+    pub opted_out: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+impl Ingestor {
+    pub fn with_capacity(events: usize) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Ingestor {
+            sender,
+            receiver: Arc::new(Mutex::new(Some(receiver))),
+            capacity: Arc::new(Semaphore::new(events)),
+            size: events,
+            library: Arc::default(),
+        }
+    }
+
+    pub fn library(&self) -> Arc<Library> {
+        self.library.load_full()
+    }
+
+    pub fn replace_library(&self, library: Library) {
+        self.library.store(Arc::new(library));
+    }
+
+    /// Events waiting to be committed.
+    pub fn in_flight(&self) -> usize {
+        self.size.saturating_sub(self.capacity.available_permits())
+    }
+
+    /// Hands a submission to the writer and waits until it is committed.
+    pub async fn submit(&self, submission: Submission) -> Result<Outcome, AppError> {
+        let events = u32::try_from(submission.events.len().max(1)).unwrap_or(u32::MAX);
+        let permit = self.capacity.clone().try_acquire_many_owned(events).map_err(|_| AppError::Overloaded {
+            message: "the ingest pipeline is full; retry after the indicated number of seconds".into(),
+            retry_after_secs: 1,
+        })?;
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job { submission, reply, _permit: permit })
+            .map_err(|_| AppError::Unavailable("the ingest writer has stopped".into()))?;
+        answer.await.map_err(|_| AppError::Unavailable("the ingest writer stopped before committing".into()))?
+    }
+
+    /// Commits submissions until `stop` resolves, then commits what is still queued.
+    pub async fn run_writer(&self, db: Db, stop: impl std::future::Future<Output = ()>) {
+        let Some(mut receiver) = self.receiver.lock().ok().and_then(|mut r| r.take()) else {
+            tracing::error!("the ingest writer is already running");
+            return;
+        };
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                job = receiver.recv() => match job {
+                    Some(first) => self.commit_group(&db, collect_group(first, &mut receiver)).await,
+                    None => break,
+                },
+                _ = &mut stop => {
+                    // Requests have finished (the server stops jobs after draining them): commit the rest.
+                    receiver.close();
+                    while let Some(first) = receiver.recv().await {
+                        self.commit_group(&db, collect_group(first, &mut receiver)).await;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn commit_group(&self, db: &Db, jobs: Vec<Job>) {
+        let library = self.library();
+        let (submissions, replies): (Vec<Submission>, Vec<_>) =
+            jobs.into_iter().map(|job| (job.submission, (job.reply, job._permit))).unzip();
+        match commit_with_retries(db, &submissions, &library).await {
+            Ok(outcomes) => {
+                for ((reply, _permit), outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            // One request's data may be what the database refuses: commit the others on their own, so a bad
+            // request cannot take its neighbours down with it.
+            Err(_) if submissions.len() > 1 => {
+                for (submission, (reply, _permit)) in submissions.into_iter().zip(replies) {
+                    let result = commit_with_retries(db, std::slice::from_ref(&submission), &library).await;
+                    let _ = reply.send(result.map(|mut outcomes| outcomes.remove(0)));
+                }
+            }
+            Err(err) => {
+                for (reply, _permit) in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Retries briefly while the database is unavailable (busy, restarting); other errors are final.
+async fn commit_with_retries(db: &Db, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1.. {
+        match ingest::commit(db, submissions, library).await {
+            Err(AppError::Unavailable(cause)) if attempt < 4 => {
+                tracing::warn!(attempt, %cause, "committing events failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            Err(AppError::Internal(cause)) => {
+                tracing::error!(%cause, "committing events failed");
+                return Err(AppError::Unavailable("the events could not be stored; retry later".into()));
+            }
+            result => return result,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn collect_group(first: Job, receiver: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
+    let mut events = first.submission.events.len();
+    let mut group = vec![first];
+    while events < MAX_GROUP_EVENTS {
+        match receiver.try_recv() {
+            Ok(job) => {
+                events += job.submission.events.len();
+                group.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    group
+}
+
+/// Where events came from: message ids are unique per source.
+pub fn source_of(caller: &Caller) -> String {
+    match caller {
+        Caller::ApiKey(key) => format!("key:{}", key.id),
+        Caller::User(user) => format!("user:{}", user.id),
+    }
+}
+
+/// Validates a batch of raw events, commits the valid ones, and reports on each.
+pub async fn ingest(
+    ingestor: &Ingestor,
+    caller: &Caller,
+    raw: &[Value],
+    dialect: Dialect,
+    defaults: &BatchDefaults,
+) -> Result<IngestResponse, AppError> {
+    caller.require(Access::Ingest)?;
+    if raw.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(AppError::PayloadTooLarge(format!(
+            "{} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
+            raw.len()
+        )));
+    }
+    let received_at = Utc::now();
+    let mut submission = Submission { source: source_of(caller), received_at, ..Default::default() };
+    let mut rejected = Vec::new();
+    for (index, value) in raw.iter().enumerate() {
+        match events::normalize(index, value, dialect, defaults, received_at) {
+            Ok(event) => submission.events.push(event),
+            Err(rejection) => {
+                submission.rejected.push(rejection.code);
+                rejected.push(rejection);
+            }
+        }
+    }
+    let outcome = ingestor.submit(submission).await?;
+    Ok(IngestResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        consent_dropped: outcome.consent_dropped,
+        opted_out: outcome.opted_out,
+        rejected,
+    })
+}

@@ -1,0 +1,564 @@
+//! The ingest transaction: one call commits a group of submissions (requests) atomically — stitched identities,
+//! raw events, orders, per-profile signal states and intent, counters — or nothing at all, so a request is
+//! acknowledged only when all of it is durable.
+//!
+//! The steps, in order: resolve every id to its profile (creating profiles for new people and stitching profiles
+//! that an event shows to be one person); drop what consent or an opt-out forbids; insert the events, learning
+//! from the database which were already there (idempotent retries); fold the new ones into orders, signal states
+//! and profile aggregates; bump the counters.
+
+use super::{on_pool, Backend, Db};
+use crate::domain::events::{Consent, Event, EventType};
+use crate::domain::signals::{self, Library, Occurrence, Order, SignalState};
+use crate::error::AppError;
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// The events of one request, already validated.
+#[derive(Debug, Default)]
+pub struct Submission {
+    /// Who sent them (`key:<id>`); message ids are unique per source.
+    pub source: String,
+    pub events: Vec<Event>,
+    /// Codes of the events the request refused, for the counters.
+    pub rejected: Vec<&'static str>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What happened to a submission's valid events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Newly stored.
+    pub accepted: usize,
+    /// Already stored earlier (a retry), or repeated within the request.
+    pub duplicates: usize,
+    /// Not stored: the person withheld analytics consent (counted only).
+    pub consent_dropped: usize,
+    /// Not stored: the person opted out.
+    pub opted_out: usize,
+}
+
+/// Serializes ingest writers of several instances on one PostgreSQL: stitching reads, then writes, identities.
+pub(crate) const INGEST_LOCK: i64 = 0x696e_6765_7374;
+const ROWS_PER_STATEMENT: usize = 500;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ProfileRow {
+    id: i64,
+    traits: Json<Map<String, Value>>,
+    consent: Json<BTreeMap<String, bool>>,
+    opted_out: bool,
+    channels: Json<Vec<String>>,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    orders: i64,
+    revenue: f64,
+    intent_score: f64,
+    stage: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct StateRow {
+    profile_id: i64,
+    signal_key: String,
+    matches: i64,
+    last_occurrence: DateTime<Utc>,
+    score: f64,
+    score_at: DateTime<Utc>,
+}
+
+enum Fate {
+    ConsentDropped,
+    OptedOut,
+    Duplicate,
+    Keep { profile: i64 },
+}
+
+const PROFILE_COLUMNS: &str =
+    "id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage";
+
+pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
+    let events: Vec<(usize, &Event)> =
+        submissions.iter().enumerate().flat_map(|(i, s)| s.events.iter().map(move |e| (i, e))).collect();
+    let ids: Vec<&str> = {
+        let set: BTreeSet<&str> = events.iter().flat_map(|(_, e)| e.ids()).collect();
+        set.into_iter().collect()
+    };
+    let is_postgres = db.backend() == Backend::Postgres;
+    let first_stage = library.intent.stage_for(0.0, false).to_string();
+
+    on_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        if is_postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INGEST_LOCK).execute(&mut *tx).await?;
+        }
+
+        // 1. Who is who: known ids, their profiles, and which profiles belong to a signed-in user.
+        let mut owner: HashMap<String, i64> = HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("SELECT id, profile_id FROM identities WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            owner.extend(rows);
+        }
+        let known: Vec<i64> = owner.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut profiles: HashMap<i64, ProfileRow> = HashMap::new();
+        let mut with_user_id: HashSet<i64> = HashSet::new();
+        for chunk in known.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id IN ("));
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<ProfileRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            profiles.extend(rows.into_iter().map(|p| (p.id, p)));
+
+            let mut query = sqlx::QueryBuilder::new("SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+            with_user_id.extend(rows);
+        }
+
+        // 2. Each event in order: consent, identity (create or stitch), opt-out.
+        let mut fates: Vec<Fate> = Vec::with_capacity(events.len());
+        let mut new_identities: Vec<(String, i64, &'static str, DateTime<Utc>)> = Vec::new();
+        let mut dirty: BTreeSet<i64> = BTreeSet::new();
+        let mut in_batch: HashSet<(&str, &str)> = HashSet::new();
+        for (submission, event) in &events {
+            if !event.consent.allows(Consent::ANALYTICS) {
+                fates.push(Fate::ConsentDropped);
+                continue;
+            }
+            let mut linked: Vec<i64> = event.ids().filter_map(|id| owner.get(id).copied()).collect();
+            linked.sort();
+            linked.dedup();
+            // A new user id on a device already signed in as someone else is a new person (a shared device), not
+            // another id of the first one; only an explicit alias says otherwise.
+            let new_user_on_shared_device = event.kind != EventType::Alias
+                && event.user_id.as_ref().is_some_and(|u| !owner.contains_key(u))
+                && linked.iter().any(|p| with_user_id.contains(p));
+            if new_user_on_shared_device {
+                linked.clear();
+            }
+            let profile = match linked.as_slice() {
+                [] => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO profiles (first_seen, last_seen, stage) VALUES ($1, $1, $2) RETURNING id",
+                    )
+                    .bind(event.timestamp)
+                    .bind(&first_stage)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    profiles.insert(id, ProfileRow {
+                        id,
+                        traits: Json(Map::new()),
+                        consent: Json(BTreeMap::new()),
+                        opted_out: false,
+                        channels: Json(Vec::new()),
+                        first_seen: event.timestamp,
+                        last_seen: event.timestamp,
+                        orders: 0,
+                        revenue: 0.0,
+                        intent_score: 0.0,
+                        stage: first_stage.clone(),
+                    });
+                    id
+                }
+                [one] => *one,
+                [winner, losers @ ..] => {
+                    let user_profile = event.user_id.as_deref().and_then(|u| owner.get(u).copied());
+                    let mut kept = *winner;
+                    for loser in losers {
+                        // Two different signed-in people on one device are not one person; an explicit alias is.
+                        if event.kind != EventType::Alias && with_user_id.contains(winner) && with_user_id.contains(loser) {
+                            kept = user_profile.unwrap_or(*winner);
+                            continue;
+                        }
+                        // Stitch: everything of the loser moves to the winner.
+                        for sql in [
+                            "UPDATE identities SET profile_id = $1 WHERE profile_id = $2",
+                            "UPDATE events SET profile_id = $1 WHERE profile_id = $2",
+                            "UPDATE orders SET profile_id = $1 WHERE profile_id = $2",
+                        ] {
+                            sqlx::query(sql).bind(*winner).bind(*loser).execute(&mut *tx).await?;
+                        }
+                        let states: Vec<StateRow> = sqlx::query_as(
+                            "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id IN ($1, $2)",
+                        )
+                        .bind(*winner)
+                        .bind(*loser)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        let mut merged: BTreeMap<String, SignalState> = BTreeMap::new();
+                        for row in states {
+                            let state = SignalState { matches: row.matches, last_occurrence: row.last_occurrence, score: row.score, score_at: row.score_at };
+                            let next = match merged.remove(&row.signal_key) {
+                                Some(other) => signals::merge_states(other, state, library.intent.half_life_days),
+                                None => state,
+                            };
+                            merged.insert(row.signal_key, next);
+                        }
+                        sqlx::query("DELETE FROM profile_signals WHERE profile_id = $1").bind(*loser).execute(&mut *tx).await?;
+                        for (key, state) in &merged {
+                            upsert_state(*winner, key, state).execute(&mut *tx).await?;
+                        }
+                        if let Some(lost) = profiles.remove(loser) {
+                            if let Some(won) = profiles.get_mut(winner) {
+                                merge_profiles(won, lost);
+                            }
+                        }
+                        sqlx::query("DELETE FROM profiles WHERE id = $1").bind(*loser).execute(&mut *tx).await?;
+                        owner.values_mut().filter(|p| **p == *loser).for_each(|p| *p = *winner);
+                        if with_user_id.remove(loser) {
+                            with_user_id.insert(*winner);
+                        }
+                        dirty.remove(loser);
+                        dirty.insert(*winner);
+                    }
+                    if kept == *winner { *winner } else { kept }
+                }
+            };
+            for (id, kind) in [(&event.user_id, "user_id"), (&event.anonymous_id, "anonymous_id"), (&event.previous_id, "alias")] {
+                let Some(id) = id else { continue };
+                if !owner.contains_key(id) {
+                    owner.insert(id.clone(), profile);
+                    new_identities.push((id.clone(), profile, kind, event.timestamp));
+                    if kind == "user_id" {
+                        with_user_id.insert(profile);
+                    }
+                }
+            }
+            let Some(row) = profiles.get_mut(&profile) else {
+                return Err(AppError::internal(format!("profile {profile} vanished during ingestion")));
+            };
+            let change = event.opt_out_change();
+            if row.opted_out && change != Some(false) {
+                fates.push(Fate::OptedOut);
+                continue;
+            }
+            if let Some(opted_out) = change {
+                row.opted_out = opted_out;
+                dirty.insert(profile);
+            }
+            if !in_batch.insert((submissions[*submission].source.as_str(), event.message_id.as_str())) {
+                fates.push(Fate::Duplicate);
+                continue;
+            }
+            fates.push(Fate::Keep { profile });
+        }
+        for chunk in new_identities.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO identities (id, profile_id, kind, first_seen) ");
+            query.push_values(chunk, |mut row, (id, profile, kind, at)| {
+                row.push_bind(id).push_bind(*profile).push_bind(*kind).push_bind(*at);
+            });
+            query.push(" ON CONFLICT (id) DO NOTHING");
+            query.build().execute(&mut *tx).await?;
+        }
+
+        // 3. Store the kept events; the database says which ones it already had.
+        let checks: Vec<(Vec<String>, Option<Order>)> = events
+            .iter()
+            .map(|(_, event)| {
+                let occurrence = occurrence_of(event);
+                let mut problems = library.schema_violations(&occurrence);
+                let order = if library.purchase.is_purchase(&occurrence) {
+                    library.purchase.order(&event.properties).map_err(|e| problems.push(e)).ok()
+                } else {
+                    None
+                };
+                (problems, order)
+            })
+            .collect();
+        let keep: Vec<usize> = fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Keep { .. })).map(|(i, _)| i).collect();
+        let mut stored: HashSet<(String, String)> = HashSet::new();
+        for chunk in keep.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, previous_id, \
+                 timestamp, received_at, channel, properties, traits, context, consent, schema_violations) ",
+            );
+            query.push_values(chunk, |mut row, &i| {
+                let (submission, event) = events[i];
+                let Fate::Keep { profile } = fates[i] else { unreachable!("only kept events are inserted") };
+                let problems = &checks[i].0;
+                row.push_bind(&submissions[submission].source)
+                    .push_bind(&event.message_id)
+                    .push_bind(profile)
+                    .push_bind(event.kind.as_str())
+                    .push_bind(&event.event)
+                    .push_bind(&event.user_id)
+                    .push_bind(&event.anonymous_id)
+                    .push_bind(&event.previous_id)
+                    .push_bind(event.timestamp)
+                    .push_bind(event.received_at)
+                    .push_bind(&event.channel)
+                    .push_bind(Json(&event.properties))
+                    .push_bind(Json(&event.traits))
+                    .push_bind(Json(&event.context))
+                    .push_bind(Json(&event.consent))
+                    .push_bind((!problems.is_empty()).then_some(Json(problems)));
+            });
+            query.push(" ON CONFLICT (source, message_id) DO NOTHING RETURNING source, message_id");
+            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            stored.extend(rows);
+        }
+
+        // 4. Fold the new events into orders, profiles, signal states and counters.
+        let mut outcomes = vec![Outcome::default(); submissions.len()];
+        let mut counters: BTreeMap<(String, DateTime<Utc>, String), i64> = BTreeMap::new();
+        let hour = |at: DateTime<Utc>| at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
+        let mut count = |submission: usize, metric: &str, n: i64| {
+            let s = &submissions[submission];
+            *counters.entry((s.source.clone(), hour(s.received_at), metric.to_string())).or_default() += n;
+        };
+        let mut orders: Vec<(&Order, i64, usize, &Event)> = Vec::new();
+        let mut occurrences: Vec<(i64, usize, &Event)> = Vec::new();
+        for (i, (submission, event)) in events.iter().enumerate() {
+            let outcome = &mut outcomes[*submission];
+            match fates[i] {
+                Fate::ConsentDropped => {
+                    outcome.consent_dropped += 1;
+                    count(*submission, "consent_dropped", 1);
+                }
+                Fate::OptedOut => {
+                    outcome.opted_out += 1;
+                    count(*submission, "opted_out", 1);
+                }
+                Fate::Duplicate => {
+                    outcome.duplicates += 1;
+                    count(*submission, "duplicates", 1);
+                }
+                Fate::Keep { profile } => {
+                    if !stored.contains(&(submissions[*submission].source.clone(), event.message_id.clone())) {
+                        outcome.duplicates += 1;
+                        count(*submission, "duplicates", 1);
+                        continue;
+                    }
+                    outcome.accepted += 1;
+                    count(*submission, "accepted", 1);
+                    let (problems, order) = &checks[i];
+                    if !problems.is_empty() {
+                        count(*submission, "schema_violations", 1);
+                    }
+                    if let Some(row) = profiles.get_mut(&profile) {
+                        row.first_seen = row.first_seen.min(event.timestamp);
+                        row.last_seen = row.last_seen.max(event.timestamp);
+                        // Identify and alias calls often come from back ends: only behaviour says where people shop.
+                        let behaviour = matches!(event.kind, EventType::Track | EventType::Page | EventType::Screen);
+                        if behaviour && !row.channels.contains(&event.channel) {
+                            row.channels.push(event.channel.clone());
+                            row.channels.sort();
+                        }
+                        if event.kind == EventType::Identify {
+                            row.traits.extend(event.traits.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
+                        if !event.consent.0.is_empty() {
+                            row.consent.0.extend(event.consent.0.iter().map(|(k, v)| (k.clone(), *v)));
+                        }
+                    }
+                    dirty.insert(profile);
+                    if let Some(order) = order {
+                        orders.push((order, profile, *submission, event));
+                    }
+                    if problems.is_empty() {
+                        occurrences.extend(library.matching(&occurrence_of(event)).map(|(signal, _)| (profile, signal, *event)));
+                    }
+                }
+            }
+        }
+        for submission in submissions.iter().enumerate() {
+            for code in submission.1.rejected.iter() {
+                count(submission.0, &format!("rejected:{code}"), 1);
+            }
+        }
+
+        for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO orders (order_id, profile_id, source, message_id, revenue, currency, at) ");
+            query.push_values(chunk, |mut row, (order, profile, submission, event)| {
+                row.push_bind(&order.order_id)
+                    .push_bind(*profile)
+                    .push_bind(&submissions[*submission].source)
+                    .push_bind(&event.message_id)
+                    .push_bind(order.revenue)
+                    .push_bind(&order.currency)
+                    .push_bind(event.timestamp);
+            });
+            query.push(" ON CONFLICT (order_id) DO NOTHING RETURNING order_id");
+            let mut new_orders: HashSet<String> = query.build_query_scalar().fetch_all(&mut *tx).await?.into_iter().collect();
+            for (order, profile, _, _) in chunk {
+                // `remove`: an order repeated within the chunk was inserted once.
+                if new_orders.remove(&order.order_id) {
+                    if let Some(row) = profiles.get_mut(profile) {
+                        row.orders += 1;
+                        row.revenue += order.revenue.unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+
+        let dirty: Vec<i64> = dirty.into_iter().collect();
+        let mut states: HashMap<i64, BTreeMap<String, SignalState>> = HashMap::new();
+        for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<StateRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for row in rows {
+                let state = SignalState { matches: row.matches, last_occurrence: row.last_occurrence, score: row.score, score_at: row.score_at };
+                states.entry(row.profile_id).or_default().insert(row.signal_key, state);
+            }
+        }
+        occurrences.sort_by_key(|(profile, signal, event)| (*profile, *signal, event.timestamp));
+        let mut changed: BTreeSet<(i64, usize)> = BTreeSet::new();
+        let mut volume: BTreeMap<(usize, NaiveDate, &str), i64> = BTreeMap::new();
+        for (profile, signal_index, event) in &occurrences {
+            let signal = &library.signals[*signal_index];
+            let profile_states = states.entry(*profile).or_default();
+            let previous = profile_states.get(&signal.key).copied();
+            let (next, fired) = signals::record_occurrence(signal, previous, event.timestamp, library.intent.half_life_days);
+            profile_states.insert(signal.key.clone(), next);
+            changed.insert((*profile, *signal_index));
+            if fired {
+                *volume.entry((*signal_index, event.timestamp.date_naive(), event.channel.as_str())).or_default() += 1;
+            }
+        }
+        for (profile, signal_index) in &changed {
+            let key = &library.signals[*signal_index].key;
+            if let Some(state) = states.get(profile).and_then(|s| s.get(key)) {
+                upsert_state(*profile, key, state).execute(&mut *tx).await?;
+            }
+        }
+        for ((signal_index, day, channel), matches) in &volume {
+            let signal = &library.signals[*signal_index];
+            sqlx::query(
+                "INSERT INTO signal_volume (signal_key, version, day, channel, matches) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (signal_key, version, day, channel) DO UPDATE SET matches = signal_volume.matches + excluded.matches",
+            )
+            .bind(&signal.key)
+            .bind(signal.version)
+            .bind(*day)
+            .bind(*channel)
+            .bind(*matches)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        for id in &dirty {
+            let Some(row) = profiles.get_mut(id) else { continue };
+            let empty = BTreeMap::new();
+            let profile_states = states.get(id).unwrap_or(&empty);
+            let intent = signals::intent(
+                profile_states.iter().map(|(k, s)| (k.as_str(), s)),
+                row.orders > 0,
+                row.last_seen,
+                &library.intent,
+            );
+            row.intent_score = intent.score;
+            row.stage = intent.stage;
+            sqlx::query(
+                "UPDATE profiles SET traits = $1, consent = $2, opted_out = $3, channels = $4, first_seen = $5, last_seen = $6, \
+                 orders = $7, revenue = $8, intent_score = $9, stage = $10 WHERE id = $11",
+            )
+            .bind(&row.traits)
+            .bind(&row.consent)
+            .bind(row.opted_out)
+            .bind(&row.channels)
+            .bind(row.first_seen)
+            .bind(row.last_seen)
+            .bind(row.orders)
+            .bind(row.revenue)
+            .bind(row.intent_score)
+            .bind(&row.stage)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        for ((source, hour, metric), n) in &counters {
+            sqlx::query(
+                "INSERT INTO ingest_stats (source, hour, metric, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (source, hour, metric) DO UPDATE SET count = ingest_stats.count + excluded.count",
+            )
+            .bind(source)
+            .bind(*hour)
+            .bind(metric)
+            .bind(*n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok::<_, AppError>(outcomes)
+    }.await)
+}
+
+const UPSERT_STATE: &str = "INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (profile_id, signal_key) DO UPDATE SET \
+     matches = excluded.matches, last_occurrence = excluded.last_occurrence, score = excluded.score, score_at = excluded.score_at";
+
+fn upsert_state<'q, DB: sqlx::Database>(
+    profile: i64,
+    key: &'q str,
+    state: &SignalState,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(UPSERT_STATE)
+        .bind(profile)
+        .bind(key)
+        .bind(state.matches)
+        .bind(state.last_occurrence)
+        .bind(state.score)
+        .bind(state.score_at)
+}
+
+fn occurrence_of(event: &Event) -> Occurrence<'_> {
+    Occurrence { view: event.kind.is_view(), event: event.event.as_deref(), channel: &event.channel, properties: &event.properties }
+}
+
+/// Folds a stitched-away profile into the one that remains. Traits of the remaining profile win; an opt-out on
+/// either side wins (privacy is never lost by stitching).
+fn merge_profiles(won: &mut ProfileRow, lost: ProfileRow) {
+    for (key, value) in lost.traits.0 {
+        won.traits.entry(key).or_insert(value);
+    }
+    for (key, value) in lost.consent.0 {
+        won.consent.0.entry(key).or_insert(value);
+    }
+    won.opted_out |= lost.opted_out;
+    for channel in lost.channels.0 {
+        if !won.channels.contains(&channel) {
+            won.channels.push(channel);
+        }
+    }
+    won.channels.sort();
+    won.first_seen = won.first_seen.min(lost.first_seen);
+    won.last_seen = won.last_seen.max(lost.last_seen);
+    won.orders += lost.orders;
+    won.revenue += lost.revenue;
+}
+
+/// Ingest counters since `since`: (source, hour, metric, count).
+pub async fn ingest_stats(db: &Db, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>, String, i64)>, AppError> {
+    let sql = "SELECT source, hour, metric, count FROM ingest_stats WHERE hour >= $1 ORDER BY hour, source, metric";
+    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)?)
+}

@@ -1,0 +1,98 @@
+//! The Segment-compatible tracking API under `/v1`, so existing analytics SDKs (Segment, RudderStack, …) can
+//! point at intentlab: `track`, `page`, `screen`, `identify`, `alias`, `batch` (and `import`). The write key
+//! (an API key with the `ingest` scope) comes as HTTP Basic user name or as `writeKey` in the body; bodies are
+//! JSON whatever their Content-Type, optionally gzip-compressed; 32 KB per event, 500 KB per batch.
+
+use super::body::{parse_json, read_body};
+use app::auth::Caller;
+use app::domain::events::{BatchDefaults, Dialect};
+use app::error::AppError;
+use app::services::ingest;
+use app::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{Method, Uri};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tower_http::cors::{Any, CorsLayer};
+
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+
+pub fn router() -> Router<AppState> {
+    // analytics.js posts from the shop's own origin.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE, CONTENT_ENCODING]);
+    Router::new()
+        .route("/track", post(|s, r| single("track", s, r)))
+        .route("/page", post(|s, r| single("page", s, r)))
+        .route("/screen", post(|s, r| single("screen", s, r)))
+        .route("/identify", post(|s, r| single("identify", s, r)))
+        .route("/alias", post(|s, r| single("alias", s, r)))
+        .route("/batch", post(batch))
+        .route("/import", post(batch))
+        .fallback(unknown)
+        .layer(cors)
+}
+
+async fn unknown(uri: Uri) -> AppError {
+    AppError::not_found(format!("no tracking endpoint at {}; use /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/alias or /v1/batch", uri.path()))
+}
+
+/// The caller: the `Authorization` header when present, else the body's `writeKey`.
+async fn caller(state: &AppState, parts: &Parts, body: &Map<String, Value>) -> Result<Caller, AppError> {
+    if parts.headers.contains_key(AUTHORIZATION) {
+        return Caller::from_parts(parts, state).await;
+    }
+    match body.get("writeKey").and_then(Value::as_str) {
+        Some(key) => Caller::from_secret(state, key).await,
+        None => Err(AppError::InvalidCredentials(
+            "send the write key as the HTTP Basic user name or as 'writeKey' in the body".into(),
+        )),
+    }
+}
+
+async fn object_body(state: &AppState, request: Request, limit: usize) -> Result<(Caller, Map<String, Value>), AppError> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(&parts.headers, body, limit).await?;
+    let Value::Object(object) = parse_json::<Value>(&bytes)? else {
+        return Err(AppError::invalid("the body must be a JSON object"));
+    };
+    Ok((caller(state, &parts, &object).await?, object))
+}
+
+/// One event; its type comes from the path. A refused event is a 400 naming the reason.
+async fn single(kind: &'static str, State(state): State<AppState>, request: Request) -> Result<Json<Value>, AppError> {
+    let (caller, mut event) = object_body(&state, request, MAX_EVENT_BYTES).await?;
+    event.remove("writeKey");
+    event.insert("type".into(), json!(kind));
+    let response =
+        ingest::ingest(&state.ingest, &caller, &[Value::Object(event)], Dialect::Segment, &BatchDefaults::default()).await?;
+    if let Some(rejection) = response.rejected.first() {
+        return Err(AppError::invalid(format!("{} ({})", rejection.message, rejection.code)));
+    }
+    Ok(Json(json!({"success": true})))
+}
+
+/// `{"batch": [...], "context": {...}, "sentAt": ...}`: events of every type at once.
+async fn batch(State(state): State<AppState>, request: Request) -> Result<Json<Value>, AppError> {
+    let (caller, mut body) = object_body(&state, request, MAX_BATCH_BYTES).await?;
+    let Some(Value::Array(events)) = body.remove("batch") else {
+        return Err(AppError::invalid("a batch body needs a 'batch' array of events"));
+    };
+    let defaults = BatchDefaults {
+        sent_at: body.remove("sentAt"),
+        context: body.remove("context").and_then(|c| match c {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }),
+    };
+    let response = ingest::ingest(&state.ingest, &caller, &events, Dialect::Segment, &defaults).await?;
+    let mut answer = serde_json::to_value(&response).map_err(AppError::internal)?;
+    answer["success"] = json!(true);
+    Ok(Json(answer))
+}
