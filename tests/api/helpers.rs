@@ -62,7 +62,7 @@ pub fn settings_for(database_url: &str, site_root: PathBuf) -> Settings {
 }
 
 /// Creates `intentlab_test_<uuid>` on the server TEST_DATABASE_URL points at, and returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> String {
+pub async fn fresh_postgres_database(server_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("intentlab_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(server_url).await.expect("connect to TEST_DATABASE_URL");

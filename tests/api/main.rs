@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod cli;
+mod crash;
 mod errors;
 mod experiments;
 mod health;

@@ -91,7 +91,14 @@ impl Ingestor {
 
     /// Hands a submission to the writer and waits until it is committed.
     pub async fn submit(&self, submission: Submission) -> Result<Outcome, AppError> {
-        let events = u32::try_from(submission.events.len().max(1)).unwrap_or(u32::MAX);
+        let count = submission.events.len().max(1);
+        if count > self.size {
+            return Err(AppError::PayloadTooLarge(format!(
+                "{count} events cannot fit the ingest pipeline ({} events); send smaller batches",
+                self.size
+            )));
+        }
+        let events = u32::try_from(count).unwrap_or(u32::MAX);
         let permit = self.capacity.clone().try_acquire_many_owned(events).map_err(|_| AppError::Overloaded {
             message: "the ingest pipeline is full; retry after the indicated number of seconds".into(),
             retry_after_secs: 1,
@@ -234,4 +241,51 @@ pub async fn ingest(
         opted_out: outcome.opted_out,
         rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::events::{normalize, BatchDefaults, Dialect};
+    use serde_json::json;
+
+    fn submission(events: usize) -> Submission {
+        let now = Utc::now();
+        let events = (0..events)
+            .map(|i| {
+                let raw = json!({"message_id": format!("m{i}"), "type": "track", "event": "X", "user_id": "u"});
+                normalize(i, &raw, Dialect::Native, &BatchDefaults::default(), now).unwrap()
+            })
+            .collect();
+        Submission { source: "key:1".into(), events, rejected: Vec::new(), received_at: now }
+    }
+
+    #[tokio::test]
+    async fn a_full_pipeline_refuses_at_once_with_retry_after_instead_of_queueing() {
+        // No writer runs: whatever enters the pipeline stays in flight.
+        let ingestor = Ingestor::with_capacity(10);
+        let waiting = tokio::spawn({
+            let ingestor = ingestor.clone();
+            async move { ingestor.submit(submission(8)).await }
+        });
+        while ingestor.in_flight() < 8 {
+            tokio::task::yield_now().await;
+        }
+        match ingestor.submit(submission(5)).await {
+            Err(AppError::Overloaded { retry_after_secs, .. }) => assert!(retry_after_secs >= 1),
+            other => panic!("expected Overloaded, got {other:?}"),
+        }
+        // A request that could never fit is a client error, not a reason to retry.
+        assert!(matches!(ingestor.submit(submission(11)).await, Err(AppError::PayloadTooLarge(_))));
+        // Events that do fit are still accepted into the pipeline.
+        let fits = tokio::spawn({
+            let ingestor = ingestor.clone();
+            async move { ingestor.submit(submission(2)).await }
+        });
+        while ingestor.in_flight() < 10 {
+            tokio::task::yield_now().await;
+        }
+        waiting.abort();
+        fits.abort();
+    }
 }
