@@ -21,7 +21,7 @@ pub async fn assign(
     caller: Caller,
     ApiJson(request): ApiJson<AssignRequest>,
 ) -> Result<Json<AssignResponse>, AppError> {
-    Ok(Json(assignments::assign(&state, &caller, request)?))
+    Ok(Json(assignments::assign(&state, &caller, request).await?))
 }
 
 pub async fn assignment(
@@ -32,7 +32,7 @@ pub async fn assignment(
 ) -> Result<Json<Assignment>, AppError> {
     let unit_id = query.remove("unit_id").ok_or_else(|| AppError::invalid("the unit_id query parameter is required"))?;
     let attributes: Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    Ok(Json(assignments::assign_one(&state, &caller, &key, &unit_id, &attributes)?))
+    Ok(Json(assignments::assign_one(&state, &caller, &key, &unit_id, &attributes).await?))
 }
 
 /// The running configuration for SDK-side evaluation, with an ETag so polling clients get 304 when nothing

@@ -36,7 +36,7 @@ pub async fn ingest_events(
     if batch.events.is_empty() {
         return Err(AppError::invalid("'events' is empty: send at least one event"));
     }
-    let response = ingest::ingest(&state.ingest, &caller, &batch.events, Dialect::Native, &BatchDefaults::default()).await?;
+    let response = ingest::ingest(&state, &caller, &batch.events, Dialect::Native, &BatchDefaults::default()).await?;
     Ok(Json(response))
 }
 

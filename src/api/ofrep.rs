@@ -8,7 +8,7 @@ use app::auth::Caller;
 use app::domain::access::Access;
 use app::domain::ofrep::{evaluation, flag_keys, parse_flag_key};
 use app::error::AppError;
-use app::services::assignments::{check_unit_id, log_exposures};
+use app::services::assignments::{check_unit_id, log_exposures, with_intent_stage};
 use app::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -117,8 +117,9 @@ async fn evaluate_flag(
         let failure = Failure::new(StatusCode::NOT_FOUND, "FLAG_NOT_FOUND", format!("no experiment with the key '{experiment_key}'"));
         return Ok(failure.for_flag(&flag_key).into_response());
     };
-    let assignment = experiment.assign(&context.unit_id, &context.attributes, snapshot.holdout);
-    log_exposures(&state, &snapshot, &context.unit_id, &context.attributes, std::slice::from_ref(&assignment));
+    let attributes = with_intent_stage(&state, &snapshot, &context.unit_id, &context.attributes).await?;
+    let assignment = snapshot.assign_experiment(experiment, &context.unit_id, &attributes);
+    log_exposures(&state, &snapshot, &context.unit_id, &attributes, std::slice::from_ref(&assignment));
     let mut result = evaluation(&flag_key, experiment, &assignment, payload);
     // Assignments change when the experiment does: a provider must not cache them on its own.
     result["cacheable"] = Value::Bool(false);
@@ -148,9 +149,10 @@ async fn evaluate_flags(
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_header)]).into_response());
     }
     let mut flags = Vec::new();
+    let attributes = with_intent_stage(&state, &snapshot, &context.unit_id, &context.attributes).await?;
     for experiment in snapshot.running() {
-        let assignment = experiment.assign(&context.unit_id, &context.attributes, snapshot.holdout);
-        log_exposures(&state, &snapshot, &context.unit_id, &context.attributes, std::slice::from_ref(&assignment));
+        let assignment = snapshot.assign_experiment(experiment, &context.unit_id, &attributes);
+        log_exposures(&state, &snapshot, &context.unit_id, &attributes, std::slice::from_ref(&assignment));
         for (flag_key, payload) in flag_keys(experiment) {
             flags.push(evaluation(&flag_key, experiment, &assignment, payload));
         }

@@ -71,7 +71,7 @@ async fn single(kind: &'static str, State(state): State<AppState>, request: Requ
     event.remove("writeKey");
     event.insert("type".into(), json!(kind));
     let response =
-        ingest::ingest(&state.ingest, &caller, &[Value::Object(event)], Dialect::Segment, &BatchDefaults::default()).await?;
+        ingest::ingest(&state, &caller, &[Value::Object(event)], Dialect::Segment, &BatchDefaults::default()).await?;
     if let Some(rejection) = response.rejected.first() {
         return Err(AppError::invalid(format!("{} ({})", rejection.message, rejection.code)));
     }
@@ -91,7 +91,7 @@ async fn batch(State(state): State<AppState>, request: Request) -> Result<Json<V
             _ => None,
         }),
     };
-    let response = ingest::ingest(&state.ingest, &caller, &events, Dialect::Segment, &defaults).await?;
+    let response = ingest::ingest(&state, &caller, &events, Dialect::Segment, &defaults).await?;
     let mut answer = serde_json::to_value(&response).map_err(AppError::internal)?;
     answer["success"] = json!(true);
     Ok(Json(answer))

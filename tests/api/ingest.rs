@@ -429,3 +429,48 @@ async fn intent_stages_and_the_purchase_event_are_settings() {
     assert_eq!(body["purchase"]["event"], "Purchase");
     assert_eq!(body["global_holdout"], 0.0);
 }
+
+#[tokio::test]
+async fn experiments_target_the_intent_stage_and_keep_opted_out_people_out() {
+    let app = spawn_app().await;
+    let editor = app.signed_in("editor").await;
+    let key = app.api_key("ingest,read,assign").await;
+    let experiment = json!({
+        "key": "checkout-nudge", "name": "Nudge ready shoppers",
+        "variations": [{"key": "control"}, {"key": "nudge"}],
+        "targeting": {"intent_stage": {"$in": ["consideration", "intent", "readiness"]}}
+    });
+    assert_eq!(editor.post(app.url("/api/v1/experiments")).json(&experiment).send().await.unwrap().status(), 201);
+    editor.post(app.url("/api/v1/experiments/checkout-nudge/start")).send().await.unwrap();
+    let assign = |unit: &str| {
+        Client::new().post(app.url("/api/v1/assign")).bearer_auth(&key).json(&json!({"unit_id": unit})).send()
+    };
+    // A stranger is at the first stage: not targeted.
+    let answer: Value = assign("warm-shopper").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["assignments"][0]["reason"], "not_targeted", "{answer}");
+    // A cart add (weight 5) moves the shopper to consideration: now they are in.
+    ingest_ok(&app, &key, json!([track("w1", "warm-shopper", "Product Added", json!({}))])).await;
+    let answer: Value = assign("warm-shopper").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["assignments"][0]["in_experiment"], true, "{answer}");
+    // A service that sends the stage itself is believed.
+    let explicit: Value = Client::new()
+        .post(app.url("/api/v1/assign"))
+        .bearer_auth(&key)
+        .json(&json!({"unit_id": "warm-shopper", "attributes": {"intent_stage": "curiosity"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(explicit["assignments"][0]["reason"], "not_targeted");
+
+    // Opting out (by the endpoint, or by an identify trait) keeps the person out of experiments at once.
+    Client::new().post(app.url("/api/v1/users/warm-shopper/opt-out")).bearer_auth(&key).send().await.unwrap();
+    let answer: Value = assign("warm-shopper").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["assignments"][0]["reason"], "opted_out", "{answer}");
+    let identify = json!({"message_id": "w2", "type": "identify", "user_id": "u-warm", "anonymous_id": "warm-2", "traits": {"opted_out": true}});
+    ingest_ok(&app, &key, json!([identify])).await;
+    let answer: Value = assign("warm-2").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["assignments"][0]["reason"], "opted_out", "{answer}");
+}

@@ -8,7 +8,7 @@ use super::targeting::Condition;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +150,10 @@ pub struct Snapshot {
     pub version: String,
     /// The running experiments as SDKs evaluate them locally (`GET /api/v1/config`).
     pub config: Value,
+    /// Ids of people who opted out: they see the default experience and are never exposed.
+    pub opted_out: HashSet<String>,
+    /// Some running experiment targets on the unit's intent stage, which the server can fill in.
+    pub uses_intent_stage: bool,
 }
 
 impl Snapshot {
@@ -158,7 +162,15 @@ impl Snapshot {
             experiments.iter().filter(|e| e.status == Status::Running).map(|e| e.key.clone()).collect();
         running.sort();
         let experiments = experiments.into_iter().map(|e| (e.key.clone(), e)).collect();
-        Snapshot { experiments, running, holdout, version, config }
+        Snapshot { experiments, running, holdout, version, config, opted_out: HashSet::new(), uses_intent_stage: false }
+    }
+
+    /// One experiment's assignment for the unit: an opted-out person is kept out of running experiments.
+    pub fn assign_experiment(&self, experiment: &CompiledExperiment, unit_id: &str, attributes: &Map<String, Value>) -> Assignment {
+        if experiment.status == Status::Running && self.opted_out.contains(unit_id) {
+            return Assignment::excluded(&experiment.key, Reason::OptedOut, None);
+        }
+        experiment.assign(unit_id, attributes, self.holdout)
     }
 
     pub fn get(&self, key: &str) -> Option<&CompiledExperiment> {
@@ -175,11 +187,11 @@ impl Snapshot {
             Some(keys) => keys
                 .iter()
                 .map(|key| match self.experiments.get(key) {
-                    Some(e) => e.assign(unit_id, attributes, self.holdout),
+                    Some(e) => self.assign_experiment(e, unit_id, attributes),
                     None => Assignment::excluded(key, Reason::UnknownExperiment, None),
                 })
                 .collect(),
-            None => self.running().map(|e| e.assign(unit_id, attributes, self.holdout)).collect(),
+            None => self.running().map(|e| self.assign_experiment(e, unit_id, attributes)).collect(),
         }
     }
 }
@@ -291,5 +303,16 @@ mod tests {
         let asked = snapshot.assign("u", &Map::new(), Some(&["a-draft".into(), "nope".into()]));
         assert_eq!(asked[0].reason, Reason::NotRunning);
         assert_eq!(asked[1].reason, Reason::UnknownExperiment);
+    }
+
+    #[test]
+    fn opted_out_units_are_kept_out_of_running_experiments_only() {
+        let mut snapshot = Snapshot::new(vec![compiled(json!({}), Status::Running)], 0.0, "v".into(), Value::Null);
+        snapshot.opted_out.insert("user-1".into());
+        let out = snapshot.assign("user-1", &Map::new(), None);
+        assert_eq!((out[0].reason, out[0].in_experiment), (Reason::OptedOut, false));
+        assert!(snapshot.assign("user-2", &Map::new(), None)[0].in_experiment);
+        let stopped = Snapshot { opted_out: snapshot.opted_out.clone(), ..Snapshot::new(vec![compiled(json!({}), Status::Stopped)], 0.0, "v".into(), Value::Null) };
+        assert_eq!(stopped.assign("user-1", &Map::new(), Some(&["exp".to_string()]))[0].reason, Reason::NotRunning);
     }
 }

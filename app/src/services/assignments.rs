@@ -69,7 +69,9 @@ pub async fn reload(state: &AppState) -> Result<(), AppError> {
         Some(text) => text.parse::<f64>().map_err(AppError::internal)?,
         None => 0.0,
     };
-    state.assignments.replace(build_snapshot(&all, holdout));
+    let mut snapshot = build_snapshot(&all, holdout);
+    snapshot.opted_out = crate::storage::profiles::opted_out_ids(&state.db).await?;
+    state.assignments.replace(snapshot);
     Ok(())
 }
 
@@ -89,7 +91,37 @@ fn build_snapshot(all: &[Experiment], holdout: f64) -> Snapshot {
     let statuses: Vec<(&str, Status)> = all.iter().map(|e| (e.spec.key.as_str(), e.status)).collect();
     let digest = Sha256::digest(json!({ "config": config, "statuses": statuses }).to_string());
     let version = hex::encode(&digest[..8]);
-    Snapshot::new(compiled, holdout, version, config)
+    let uses_intent_stage = all
+        .iter()
+        .filter(|e| e.status == Status::Running)
+        .any(|e| e.spec.targeting.as_ref().is_some_and(|t| t.to_string().contains(&format!("\"{INTENT_STAGE}\""))));
+    let mut snapshot = Snapshot::new(compiled, holdout, version, config);
+    snapshot.uses_intent_stage = uses_intent_stage;
+    snapshot
+}
+
+/// The targeting attribute holding the unit's intent stage. Services may send it; when they do not and a running
+/// experiment targets on it, the server fills it in from the unit's profile (one indexed lookup).
+pub const INTENT_STAGE: &str = "intent_stage";
+
+/// The request's attributes, with the unit's intent stage added when an experiment needs it and it is missing.
+pub async fn with_intent_stage<'a>(
+    state: &AppState,
+    snapshot: &Snapshot,
+    unit_id: &str,
+    attributes: &'a Map<String, Value>,
+) -> Result<std::borrow::Cow<'a, Map<String, Value>>, AppError> {
+    if !snapshot.uses_intent_stage || attributes.contains_key(INTENT_STAGE) {
+        return Ok(std::borrow::Cow::Borrowed(attributes));
+    }
+    let stage = match crate::storage::profiles::stage_of(&state.db, unit_id).await? {
+        Some(stage) => stage,
+        // Someone never seen is at the beginning of the funnel.
+        None => state.ingest.library().intent.stage_for(0.0, false).to_string(),
+    };
+    let mut extended = attributes.clone();
+    extended.insert(INTENT_STAGE.into(), Value::String(stage));
+    Ok(std::borrow::Cow::Owned(extended))
 }
 
 /// Running experiments in the form an SDK needs to assign locally, like GrowthBook's feature payload.
@@ -151,13 +183,14 @@ pub fn check_unit_id(unit_id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-pub fn assign(state: &AppState, caller: &Caller, request: AssignRequest) -> Result<AssignResponse, AppError> {
+pub async fn assign(state: &AppState, caller: &Caller, request: AssignRequest) -> Result<AssignResponse, AppError> {
     caller.require(Access::Assign)?;
     check_unit_id(&request.unit_id)?;
     let snapshot = state.assignments.current();
-    let assignments = snapshot.assign(&request.unit_id, &request.attributes, request.experiments.as_deref());
+    let attributes = with_intent_stage(state, &snapshot, &request.unit_id, &request.attributes).await?;
+    let assignments = snapshot.assign(&request.unit_id, &attributes, request.experiments.as_deref());
     if request.log_exposure {
-        log_exposures(state, &snapshot, &request.unit_id, &request.attributes, &assignments);
+        log_exposures(state, &snapshot, &request.unit_id, &attributes, &assignments);
     }
     Ok(AssignResponse { unit_id: request.unit_id, assignments })
 }
@@ -186,7 +219,7 @@ pub fn log_exposures(
 
 /// One experiment's assignment (`GET /api/v1/experiments/{key}/assignment?unit_id=…&country=DE`); query
 /// parameters other than `unit_id` are the unit's attributes, as strings.
-pub fn assign_one(
+pub async fn assign_one(
     state: &AppState,
     caller: &Caller,
     key: &str,
@@ -197,7 +230,8 @@ pub fn assign_one(
     check_unit_id(unit_id)?;
     let snapshot = state.assignments.current();
     let experiment = snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
-    let assignment = experiment.assign(unit_id, attributes, snapshot.holdout);
-    log_exposures(state, &snapshot, unit_id, attributes, std::slice::from_ref(&assignment));
+    let attributes = with_intent_stage(state, &snapshot, unit_id, attributes).await?;
+    let assignment = snapshot.assign_experiment(experiment, unit_id, &attributes);
+    log_exposures(state, &snapshot, unit_id, &attributes, std::slice::from_ref(&assignment));
     Ok(assignment)
 }

@@ -11,6 +11,7 @@ use crate::domain::access::Access;
 use crate::domain::events::{self, BatchDefaults, Dialect, Rejection};
 use crate::domain::signals::Library;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::storage::ingest::{self, Outcome, Submission};
 use crate::storage::Db;
 use arc_swap::ArcSwap;
@@ -208,7 +209,7 @@ pub fn source_of(caller: &Caller) -> String {
 
 /// Validates a batch of raw events, commits the valid ones, and reports on each.
 pub async fn ingest(
-    ingestor: &Ingestor,
+    state: &AppState,
     caller: &Caller,
     raw: &[Value],
     dialect: Dialect,
@@ -233,7 +234,11 @@ pub async fn ingest(
             }
         }
     }
-    let outcome = ingestor.submit(submission).await?;
+    let outcome = state.ingest.submit(submission).await?;
+    if outcome.opt_out_changes > 0 {
+        // The assignment API keeps opted-out people out of experiments: it must know at once, here and elsewhere.
+        crate::services::configuration_changed(state).await?;
+    }
     Ok(IngestResponse {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,

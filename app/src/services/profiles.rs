@@ -143,6 +143,7 @@ pub async fn set_opted_out(state: &AppState, caller: &Caller, id: &str, opted_ou
     }
     let first_stage = state.ingest.library().intent.stage_for(0.0, false).to_string();
     let profile_id = profiles::set_opted_out(&state.db, id, opted_out, &first_stage, Utc::now()).await?;
+    crate::services::configuration_changed(state).await?;
     tracing::info!(profile_id, opted_out, by = %caller.label(), "opt-out changed");
     Ok(OptOutState { id: id.to_string(), profile_id, opted_out })
 }

@@ -39,6 +39,8 @@ pub struct Outcome {
     pub consent_dropped: usize,
     /// Not stored: the person opted out.
     pub opted_out: usize,
+    /// People who opted out or back in through an identify call.
+    pub opt_out_changes: usize,
 }
 
 /// Serializes ingest writers of several instances on one PostgreSQL: stitching reads, then writes, identities.
@@ -136,6 +138,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let mut new_identities: Vec<(String, i64, &'static str, DateTime<Utc>)> = Vec::new();
         let mut dirty: BTreeSet<i64> = BTreeSet::new();
         let mut in_batch: HashSet<(&str, &str)> = HashSet::new();
+        let mut opt_out_changes = vec![0usize; submissions.len()];
         for (submission, event) in &events {
             if !event.consent.allows(Consent::ANALYTICS) {
                 fates.push(Fate::ConsentDropped);
@@ -248,9 +251,10 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 fates.push(Fate::OptedOut);
                 continue;
             }
-            if let Some(opted_out) = change {
+            if let Some(opted_out) = change.filter(|c| *c != row.opted_out) {
                 row.opted_out = opted_out;
                 dirty.insert(profile);
+                opt_out_changes[*submission] += 1;
             }
             if !in_batch.insert((submissions[*submission].source.as_str(), event.message_id.as_str())) {
                 fates.push(Fate::Duplicate);
@@ -315,7 +319,8 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         }
 
         // 4. Fold the new events into orders, profiles, signal states and counters.
-        let mut outcomes = vec![Outcome::default(); submissions.len()];
+        let mut outcomes: Vec<Outcome> =
+            opt_out_changes.iter().map(|&opt_out_changes| Outcome { opt_out_changes, ..Outcome::default() }).collect();
         let mut counters: BTreeMap<(String, DateTime<Utc>, String), i64> = BTreeMap::new();
         let hour = |at: DateTime<Utc>| at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
         let mut count = |submission: usize, metric: &str, n: i64| {

@@ -165,3 +165,16 @@ pub async fn set_opted_out(db: &Db, id: &str, opted_out: bool, first_stage: &str
         Ok::<_, AppError>(profile)
     }.await)
 }
+
+/// Every id of every opted-out person: the assignment API keeps them out of experiments without a query.
+pub async fn opted_out_ids(db: &Db) -> Result<std::collections::HashSet<String>, AppError> {
+    let sql = "SELECT i.id FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE p.opted_out";
+    let ids: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(sql).fetch_all(pool).await)?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The intent stage of the person behind an id, as of their last event.
+pub async fn stage_of(db: &Db, id: &str) -> Result<Option<String>, AppError> {
+    let sql = "SELECT p.stage FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE i.id = $1";
+    Ok(on_pool!(db, pool => sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await)?)
+}
