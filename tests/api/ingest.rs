@@ -219,6 +219,24 @@ fn urlencode(text: &str) -> String {
 }
 
 #[tokio::test]
+async fn stitching_within_one_batch_keeps_every_event_with_the_person() {
+    let app = spawn_app().await;
+    let key = app.api_key("ingest,read").await;
+    ingest_ok(&app, &key, json!([{"message_id": "b0", "type": "track", "event": "Product Viewed", "user_id": "u-batch"}])).await;
+    // One batch: an anonymous event (a new profile), then the sign-in that stitches it to the known user.
+    let batch = json!([
+        track("b1", "anon-batch", "Product Added", json!({})),
+        {"message_id": "b2", "type": "identify", "user_id": "u-batch", "anonymous_id": "anon-batch"},
+        track("b3", "anon-batch", "Checkout Started", json!({}))
+    ]);
+    assert_eq!(ingest_ok(&app, &key, batch).await["accepted"], 3);
+    let timeline = get_json(&app, &key, "/api/v1/profiles/u-batch/events").await;
+    assert_eq!(timeline["events"].as_array().unwrap().len(), 4, "{timeline}");
+    let intent = get_json(&app, &key, "/api/v1/units/u-batch/intent").await;
+    assert!((intent["score"].as_f64().unwrap() - 14.0).abs() < 0.01, "1 + 5 + 8: {intent}");
+}
+
+#[tokio::test]
 async fn two_signed_in_people_sharing_a_device_stay_two_people() {
     let app = spawn_app().await;
     let key = app.api_key("ingest,read").await;

@@ -139,6 +139,8 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let mut dirty: BTreeSet<i64> = BTreeSet::new();
         let mut in_batch: HashSet<(&str, &str)> = HashSet::new();
         let mut opt_out_changes = vec![0usize; submissions.len()];
+        // Profiles stitched away during this batch, and where their events went.
+        let mut merged_into: HashMap<i64, i64> = HashMap::new();
         for (submission, event) in &events {
             if !event.consent.allows(Consent::ANALYTICS) {
                 fates.push(Fate::ConsentDropped);
@@ -224,6 +226,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                         }
                         sqlx::query("DELETE FROM profiles WHERE id = $1").bind(*loser).execute(&mut *tx).await?;
                         owner.values_mut().filter(|p| **p == *loser).for_each(|p| *p = *winner);
+                        merged_into.insert(*loser, *winner);
                         if with_user_id.remove(loser) {
                             with_user_id.insert(*winner);
                         }
@@ -261,6 +264,21 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 continue;
             }
             fates.push(Fate::Keep { profile });
+        }
+        // Earlier events of this batch may point at a profile a later event stitched away.
+        let final_profile = |mut profile: i64| {
+            while let Some(next) = merged_into.get(&profile) {
+                profile = *next;
+            }
+            profile
+        };
+        for fate in &mut fates {
+            if let Fate::Keep { profile } = fate {
+                *profile = final_profile(*profile);
+            }
+        }
+        for identity in &mut new_identities {
+            identity.1 = final_profile(identity.1);
         }
         for chunk in new_identities.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new("INSERT INTO identities (id, profile_id, kind, first_seen) ");
