@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         public_url: None,
         db_max_connections: 10,
         session_idle_days: 7,
+        geoip_db: None,
         log: "warn".into(),
     };
     intentlab::config::init_tracing("warn");

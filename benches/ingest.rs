@@ -144,6 +144,7 @@ async fn run_backend(label: &str, database_url: String, site: &std::path::Path) 
         public_url: None,
         db_max_connections: 10,
         session_idle_days: 7,
+        geoip_db: None,
         log: "warn".into(),
     };
     let app = Application::build(settings).await?;

@@ -30,6 +30,11 @@ pub struct Settings {
     #[arg(long, env = "INTENTLAB_SESSION_IDLE_DAYS", default_value_t = 7, global = true)]
     pub session_idle_days: i64,
 
+    /// A MaxMind-format City or Country database (.mmdb): ingestion derives country, region and city from
+    /// `context.ip` with it (the address itself is never stored).
+    #[arg(long, env = "INTENTLAB_GEOIP_DB", global = true)]
+    pub geoip_db: Option<String>,
+
     /// Log filter (tracing's EnvFilter syntax); RUST_LOG takes precedence when set.
     #[arg(long, env = "INTENTLAB_LOG", default_value = "info,sqlx=warn", global = true)]
     pub log: String,

@@ -42,7 +42,10 @@ impl Application {
             .site_addr(settings.addr)
             .env(Env::PROD)
             .build();
-        let state = AppState::new(leptos_options, db);
+        let mut state = AppState::new(leptos_options, db);
+        if let Some(path) = settings.geoip_db.as_deref().filter(|p| !p.is_empty()) {
+            state.geoip = Some(app::services::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?);
+        }
         app::services::signals::seed_starter_library(&state.db).await.context("seeding the signal library")?;
         app::services::reload_configuration(&state).await.context("loading the configuration")?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub assignments: AssignmentCache,
     pub exposures: ExposureLog,
     pub ingest: Ingestor,
+    /// Locates `context.ip` during ingestion when the operator provides a GeoIP database.
+    pub geoip: Option<crate::services::geoip::GeoIp>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             assignments: AssignmentCache::default(),
             exposures: ExposureLog::default(),
             ingest: Ingestor::default(),
+            geoip: None,
         }
     }
 }

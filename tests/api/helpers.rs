@@ -22,12 +22,7 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = match postgres_server() {
-        Some(server_url) => fresh_postgres_database(&server_url).await,
-        None => format!("sqlite://{}", dir.path().join("test.db").display()),
-    };
-    spawn_app_on(&database_url, dir).await
+    spawn_app_with(|_| {}).await
 }
 
 /// The PostgreSQL server the suite runs against, if any.
@@ -37,8 +32,23 @@ pub fn postgres_server() -> Option<String> {
 
 /// Another server on an existing database (several instances behind one load balancer).
 pub async fn spawn_app_on(database_url: &str, dir: tempfile::TempDir) -> TestApp {
+    spawn_app_configured(database_url, dir, |_| {}).await
+}
+
+/// A server with some settings changed from the tests' defaults.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match postgres_server() {
+        Some(server_url) => fresh_postgres_database(&server_url).await,
+        None => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
+    spawn_app_configured(&database_url, dir, configure).await
+}
+
+async fn spawn_app_configured(database_url: &str, dir: tempfile::TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = database_url.to_string();
-    let settings = settings_for(&database_url, dir.path().join("site"));
+    let mut settings = settings_for(&database_url, dir.path().join("site"));
+    configure(&mut settings);
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
@@ -57,6 +67,7 @@ pub fn settings_for(database_url: &str, site_root: PathBuf) -> Settings {
         public_url: None,
         db_max_connections: 5,
         session_idle_days: 7,
+        geoip_db: None,
         log: "warn".into(),
     }
 }

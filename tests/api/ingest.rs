@@ -1,6 +1,6 @@
 //! Ingestion (native and Segment-compatible), identities, consent, profiles and intent.
 
-use crate::helpers::{error_code, spawn_app, TestApp};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -491,4 +491,17 @@ async fn experiments_target_the_intent_stage_and_keep_opted_out_people_out() {
     ingest_ok(&app, &key, json!([identify])).await;
     let answer: Value = assign("warm-2").await.unwrap().json().await.unwrap();
     assert_eq!(answer["assignments"][0]["reason"], "opted_out", "{answer}");
+}
+
+#[tokio::test]
+async fn with_a_geoip_database_locations_are_derived_from_the_ip_which_is_then_dropped() {
+    let database = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geoip-test.mmdb");
+    let app = spawn_app_with(|settings| settings.geoip_db = Some(database.into())).await;
+    let key = app.api_key("ingest,read").await;
+    let mut event = track("geo-1", "geo-shopper", "Product Viewed", json!({}));
+    event["context"] = json!({"ip": "203.0.113.42"});
+    ingest_ok(&app, &key, json!([event])).await;
+    let timeline = get_json(&app, &key, "/api/v1/profiles/geo-shopper/events").await;
+    assert_eq!(timeline["events"][0]["context"]["location"], json!({"country": "DE", "region": "BE", "city": "Berlin"}));
+    assert!(!timeline.to_string().contains("203.0.113.42"));
 }

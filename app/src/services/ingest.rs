@@ -226,7 +226,8 @@ pub async fn ingest(
     let mut submission = Submission { source: source_of(caller), received_at, ..Default::default() };
     let mut rejected = Vec::new();
     for (index, value) in raw.iter().enumerate() {
-        match events::normalize(index, value, dialect, defaults, received_at) {
+        let enriched = state.geoip.as_ref().and_then(|geo| geo.enrich(value));
+        match events::normalize(index, enriched.as_ref().unwrap_or(value), dialect, defaults, received_at) {
             Ok(event) => submission.events.push(event),
             Err(rejection) => {
                 submission.rejected.push(rejection.code);

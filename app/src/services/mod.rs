@@ -6,6 +6,7 @@ pub mod assignments;
 pub mod auth;
 pub mod experiments;
 pub mod exposures;
+pub mod geoip;
 pub mod ingest;
 pub mod profiles;
 pub mod settings;

@@ -184,7 +184,14 @@ pub async fn ingest_stats(state: &AppState, caller: &Caller, hours: Option<i64>)
         hours: Vec::new(),
         in_flight: state.ingest.in_flight(),
     };
+    // Sources are stored as `key:<id>`; people read key names.
+    let key_names: BTreeMap<String, String> = crate::storage::api_keys::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|k| (format!("key:{}", k.id), format!("{} (key {})", k.name, k.id)))
+        .collect();
     for (source, hour, metric, count) in ingest::ingest_stats(&state.db, since).await? {
+        let source = key_names.get(&source).cloned().unwrap_or(source);
         let total_metric = match metric.strip_prefix("rejected:") {
             Some(code) => {
                 *stats.rejected.entry(code.to_string()).or_default() += count;
