@@ -183,6 +183,12 @@ mod ssr {
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                     AppError::Unavailable(format!("database unavailable: {err}"))
                 }
+                // SQLite busy/locked, PostgreSQL serialization failure or deadlock: worth retrying.
+                sqlx::Error::Database(ref db)
+                    if db.code().is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "517" | "40001" | "40P01")) =>
+                {
+                    AppError::Unavailable(format!("database busy: {err}"))
+                }
                 sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                     AppError::conflict("a record with the same unique value already exists")
                 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub ingest: Ingestor,
     /// Locates `context.ip` during ingestion when the operator provides a GeoIP database.
     pub geoip: Option<crate::services::geoip::GeoIp>,
+    /// Held while the in-memory configuration is rebuilt: see `services::reload_configuration`.
+    pub reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             exposures: ExposureLog::default(),
             ingest: Ingestor::default(),
             geoip: None,
+            reload_lock: Arc::default(),
         }
     }
 }

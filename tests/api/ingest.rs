@@ -484,7 +484,8 @@ async fn experiments_target_the_intent_stage_and_keep_opted_out_people_out() {
     assert_eq!(explicit["assignments"][0]["reason"], "not_targeted");
 
     // Opting out (by the endpoint, or by an identify trait) keeps the person out of experiments at once.
-    Client::new().post(app.url("/api/v1/users/warm-shopper/opt-out")).bearer_auth(&key).send().await.unwrap();
+    let opted = Client::new().post(app.url("/api/v1/users/warm-shopper/opt-out")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(opted.status(), 200);
     let answer: Value = assign("warm-shopper").await.unwrap().json().await.unwrap();
     assert_eq!(answer["assignments"][0]["reason"], "opted_out", "{answer}");
     let identify = json!({"message_id": "w2", "type": "identify", "user_id": "u-warm", "anonymous_id": "warm-2", "traits": {"opted_out": true}});

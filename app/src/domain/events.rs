@@ -457,11 +457,11 @@ fn device_info(device: Option<&Value>, os: Option<&Value>, user_agent: Option<&s
     let sdk_type = device.and_then(|d| d.get("type")).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     let model = device.and_then(|d| d.get("model")).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     let sdk_os = os.and_then(|o| o.get("name")).and_then(Value::as_str).map(String::from);
-    let parsed = user_agent.and_then(|ua| woothee::parser::Parser::new().parse(ua));
+    let parsed = user_agent.and_then(parse_user_agent);
     let ua_lower = user_agent.unwrap_or_default().to_ascii_lowercase();
 
     let tablet = model.contains("ipad") || model.contains("tablet") || ua_lower.contains("ipad") || ua_lower.contains("tablet");
-    let kind = match (sdk_type.as_str(), parsed.as_ref().map(|p| p.category)) {
+    let kind = match (sdk_type.as_str(), parsed.as_ref().map(|p| p.category.as_str())) {
         ("mobile" | "phone" | "ios" | "android", _) if !tablet => "mobile",
         ("tablet" | "ios" | "android", _) => "tablet",
         ("desktop" | "pc", _) => "desktop",
@@ -485,6 +485,36 @@ fn device_info(device: Option<&Value>, os: Option<&Value>, user_agent: Option<&s
     };
     let browser = parsed.as_ref().map(|p| p.name.to_string()).filter(|s| known(s));
     DeviceInfo { kind, os: os_name, os_family, browser }
+}
+
+/// What the user-agent parser says about a browser; user agents repeat endlessly, so answers are remembered.
+#[derive(Clone)]
+struct UserAgent {
+    category: String,
+    os: String,
+    name: String,
+}
+
+fn parse_user_agent(ua: &str) -> Option<UserAgent> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, Option<UserAgent>>>> = OnceLock::new();
+    const REMEMBERED: usize = 10_000;
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some(answer) = known.lock().unwrap_or_else(|p| p.into_inner()).get(ua) {
+        return answer.clone();
+    }
+    let answer = woothee::parser::Parser::new().parse(ua).map(|p| UserAgent {
+        category: p.category.to_string(),
+        os: p.os.to_string(),
+        name: p.name.to_string(),
+    });
+    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+    if known.len() >= REMEMBERED {
+        known.clear();
+    }
+    known.insert(ua.to_string(), answer.clone());
+    answer
 }
 
 /// Page fields from `context.page`, filled in from the properties of a page call (where analytics.js puts them).

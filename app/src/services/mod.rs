@@ -18,7 +18,11 @@ use crate::state::AppState;
 
 /// Rebuilds every in-memory copy of the configuration: the experiments the assignment API serves and the signal
 /// library the ingest writer scores with.
+///
+/// Reloads take turns: otherwise a slow periodic reload that read the database before a change could replace the
+/// snapshot built after it, and serve stale experiments or opt-outs until the next reload.
 pub async fn reload_configuration(state: &AppState) -> Result<(), AppError> {
+    let _turn = state.reload_lock.lock().await;
     assignments::reload(state).await?;
     signals::reload(state).await
 }

@@ -63,7 +63,7 @@ pub async fn insert(db: &Db, spec: &ExperimentSpec, now: DateTime<Utc>, change: 
     );
     let history = "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let result: Result<ExperimentRow, sqlx::Error> = on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&insert).bind(&spec.key).bind(Json(spec)).bind(now).fetch_one(&mut *tx).await?;
         sqlx::query(history).bind(row.id).bind(now).bind(change.actor).bind(change.action).bind(Json(&change.detail))
             .execute(&mut *tx).await?;
@@ -95,7 +95,7 @@ pub async fn update(db: &Db, id: i64, next: Update<'_>, now: DateTime<Utc>, chan
     );
     let history = "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let row: ExperimentRow = on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&update)
             .bind(Json(next.spec)).bind(next.status.as_str()).bind(next.started_at).bind(next.stopped_at)
             .bind(next.concluded_at).bind(now).bind(id)

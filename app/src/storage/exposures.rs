@@ -21,7 +21,7 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// Inserts a batch in one transaction; units already exposed keep their first exposure.
 pub async fn insert_batch(db: &Db, batch: &[Exposure]) -> Result<(), AppError> {
     on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO exposures (experiment_id, unit_id, variation_index, first_exposed_at, attributes) ",

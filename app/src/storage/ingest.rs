@@ -93,7 +93,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
     let first_stage = library.intent.stage_for(0.0, false).to_string();
 
     on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         if is_postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INGEST_LOCK).execute(&mut *tx).await?;
         }
@@ -216,8 +216,9 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                             merged.insert(row.signal_key, next);
                         }
                         sqlx::query("DELETE FROM profile_signals WHERE profile_id = $1").bind(*loser).execute(&mut *tx).await?;
-                        for (key, state) in &merged {
-                            upsert_state(*winner, key, state).execute(&mut *tx).await?;
+                        let merged: Vec<(i64, &str, SignalState)> = merged.iter().map(|(key, state)| (*winner, key.as_str(), *state)).collect();
+                        if !merged.is_empty() {
+                            upsert_states(&merged).build().execute(&mut *tx).await?;
                         }
                         if let Some(lost) = profiles.remove(loser) {
                             if let Some(won) = profiles.get_mut(winner) {
@@ -461,25 +462,25 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 *volume.entry((*signal_index, event.timestamp.date_naive(), event.channel.as_str())).or_default() += 1;
             }
         }
-        for (profile, signal_index) in &changed {
-            let key = &library.signals[*signal_index].key;
-            if let Some(state) = states.get(profile).and_then(|s| s.get(key)) {
-                upsert_state(*profile, key, state).execute(&mut *tx).await?;
-            }
+        let changed_states: Vec<(i64, &str, SignalState)> = changed
+            .iter()
+            .filter_map(|(profile, signal_index)| {
+                let key = library.signals[*signal_index].key.as_str();
+                states.get(profile).and_then(|s| s.get(key)).map(|state| (*profile, key, *state))
+            })
+            .collect();
+        for chunk in changed_states.chunks(ROWS_PER_STATEMENT) {
+            upsert_states(chunk).build().execute(&mut *tx).await?;
         }
-        for ((signal_index, day, channel), matches) in &volume {
-            let signal = &library.signals[*signal_index];
-            sqlx::query(
-                "INSERT INTO signal_volume (signal_key, version, day, channel, matches) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (signal_key, version, day, channel) DO UPDATE SET matches = signal_volume.matches + excluded.matches",
-            )
-            .bind(&signal.key)
-            .bind(signal.version)
-            .bind(*day)
-            .bind(*channel)
-            .bind(*matches)
-            .execute(&mut *tx)
-            .await?;
+        let volume: Vec<_> = volume.into_iter().collect();
+        for chunk in volume.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO signal_volume (signal_key, version, day, channel, matches) ");
+            query.push_values(chunk, |mut row, ((signal_index, day, channel), matches)| {
+                let signal = &library.signals[*signal_index];
+                row.push_bind(&signal.key).push_bind(signal.version).push_bind(*day).push_bind(*channel).push_bind(*matches);
+            });
+            query.push(" ON CONFLICT (signal_key, version, day, channel) DO UPDATE SET matches = signal_volume.matches + excluded.matches");
+            query.build().execute(&mut *tx).await?;
         }
 
         for id in &dirty {
@@ -494,64 +495,75 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             );
             row.intent_score = intent.score;
             row.stage = intent.stage;
-            sqlx::query(
-                "UPDATE profiles SET traits = $1, consent = $2, opted_out = $3, channels = $4, first_seen = $5, last_seen = $6, \
-                 orders = $7, revenue = $8, intent_score = $9, stage = $10 WHERE id = $11",
-            )
-            .bind(&row.traits)
-            .bind(&row.consent)
-            .bind(row.opted_out)
-            .bind(&row.channels)
-            .bind(row.first_seen)
-            .bind(row.last_seen)
-            .bind(row.orders)
-            .bind(row.revenue)
-            .bind(row.intent_score)
-            .bind(&row.stage)
-            .bind(row.id)
-            .execute(&mut *tx)
-            .await?;
+        }
+        let changed_profiles: Vec<&ProfileRow> = dirty.iter().filter_map(|id| profiles.get(id)).collect();
+        for chunk in changed_profiles.chunks(ROWS_PER_STATEMENT) {
+            // Every row exists: the upsert is a multi-row UPDATE that both databases understand. PostgreSQL needs
+            // to be told that the identity column's values are given on purpose.
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage) ",
+            );
+            if is_postgres {
+                query.push("OVERRIDING SYSTEM VALUE ");
+            }
+            query.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(&row.traits)
+                    .push_bind(&row.consent)
+                    .push_bind(row.opted_out)
+                    .push_bind(&row.channels)
+                    .push_bind(row.first_seen)
+                    .push_bind(row.last_seen)
+                    .push_bind(row.orders)
+                    .push_bind(row.revenue)
+                    .push_bind(row.intent_score)
+                    .push_bind(&row.stage);
+            });
+            query.push(
+                " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, opted_out = excluded.opted_out, \
+                 channels = excluded.channels, first_seen = excluded.first_seen, last_seen = excluded.last_seen, orders = excluded.orders, \
+                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage",
+            );
+            query.build().execute(&mut *tx).await?;
         }
 
-        for ((source, hour, metric), n) in &counters {
-            sqlx::query(
-                "INSERT INTO ingest_stats (source, hour, metric, count) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (source, hour, metric) DO UPDATE SET count = ingest_stats.count + excluded.count",
-            )
-            .bind(source)
-            .bind(*hour)
-            .bind(metric)
-            .bind(*n)
-            .execute(&mut *tx)
-            .await?;
+        let counters: Vec<_> = counters.into_iter().collect();
+        for chunk in counters.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO ingest_stats (source, hour, metric, count) ");
+            query.push_values(chunk, |mut row, ((source, hour, metric), n)| {
+                row.push_bind(source).push_bind(*hour).push_bind(metric).push_bind(*n);
+            });
+            query.push(" ON CONFLICT (source, hour, metric) DO UPDATE SET count = ingest_stats.count + excluded.count");
+            query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok::<_, AppError>(outcomes)
     }.await)
 }
 
-const UPSERT_STATE: &str = "INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (profile_id, signal_key) DO UPDATE SET \
-     matches = excluded.matches, last_occurrence = excluded.last_occurrence, score = excluded.score, score_at = excluded.score_at";
-
-fn upsert_state<'q, DB: sqlx::Database>(
-    profile: i64,
-    key: &'q str,
-    state: &SignalState,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+/// A multi-row upsert of per-profile signal states.
+fn upsert_states<'q, DB: sqlx::Database>(states: &'q [(i64, &'q str, SignalState)]) -> sqlx::QueryBuilder<'q, DB>
 where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(UPSERT_STATE)
-        .bind(profile)
-        .bind(key)
-        .bind(state.matches)
-        .bind(state.last_occurrence)
-        .bind(state.score)
-        .bind(state.score_at)
+    let mut query = sqlx::QueryBuilder::new("INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) ");
+    query.push_values(states, |mut row, (profile, key, state)| {
+        row.push_bind(*profile)
+            .push_bind(*key)
+            .push_bind(state.matches)
+            .push_bind(state.last_occurrence)
+            .push_bind(state.score)
+            .push_bind(state.score_at);
+    });
+    query.push(
+        " ON CONFLICT (profile_id, signal_key) DO UPDATE SET matches = excluded.matches, \
+         last_occurrence = excluded.last_occurrence, score = excluded.score, score_at = excluded.score_at",
+    );
+    query
 }
 
 fn occurrence_of(event: &Event) -> Occurrence<'_> {

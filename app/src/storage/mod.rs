@@ -125,6 +125,17 @@ impl Db {
         }
     }
 
+    /// How a transaction that writes starts. SQLite's default (deferred) transaction takes the write lock only at
+    /// its first write, and in WAL mode a transaction that read first then fails at once with SQLITE_BUSY if
+    /// another connection wrote meanwhile (the busy timeout does not apply); `BEGIN IMMEDIATE` queues for the
+    /// write lock up front instead.
+    pub fn begin_write(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,

@@ -144,7 +144,7 @@ pub async fn search(db: &Db, query: &str, stage: Option<&str>, limit: i64) -> Re
 pub async fn set_opted_out(db: &Db, id: &str, opted_out: bool, first_stage: &str, now: DateTime<Utc>) -> Result<i64, AppError> {
     let is_postgres = db.backend() == Backend::Postgres;
     on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         if is_postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(super::ingest::INGEST_LOCK).execute(&mut *tx).await?;
         }

@@ -47,7 +47,7 @@ pub struct Change<'a> {
 /// Inserts new signals (version 1 each) in one transaction; keys that exist are a conflict.
 pub async fn insert(db: &Db, specs: &[SignalSpec], now: DateTime<Utc>, change: Change<'_>) -> Result<(), AppError> {
     on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         for spec in specs {
             sqlx::query("INSERT INTO signals (key, version, status, spec, created_at, updated_at) VALUES ($1, 1, 'active', $2, $3, $3)")
                 .bind(&spec.key).bind(Json(spec)).bind(now).execute(&mut *tx).await?;
@@ -75,7 +75,7 @@ pub async fn update(
 ) -> Result<(), AppError> {
     let version = if new_version { current.version + 1 } else { current.version };
     on_pool!(db, pool => async {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(db.begin_write()).await?;
         let updated = sqlx::query("UPDATE signals SET version = $1, status = $2, spec = $3, updated_at = $4 WHERE key = $5 AND version = $6")
             .bind(version).bind(status.as_str()).bind(Json(spec)).bind(now).bind(&spec.key).bind(current.version)
             .execute(&mut *tx).await?;
