@@ -8,8 +8,9 @@
 //! normalization, identity stitching, signal scoring, counters, group commit) costs on top of writing the rows.
 //!
 //! Events are realistic: a web user agent (parsed), campaign parameters, one of 20 000 shoppers, a mix of product
-//! views, cart adds, video progress and page views, about 450 bytes each. The load generator shares the two cores
-//! with the server.
+//! views, cart adds, video progress and page views, about 450 bytes each. Batches either carry sessions (10 events
+//! in a row per shopper, as a site's tracking proxy forwards them) or spread every event over another shopper (the
+//! worst case for the per-profile work). The load generator shares the two cores with the server.
 
 use intentlab::config::Settings;
 use intentlab::startup::Application;
@@ -24,9 +25,11 @@ const SHOPPERS: u64 = 20_000;
 const USER_AGENT: &str =
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
-/// One event as a client would send it; `n` makes the message id unique.
-fn event_json(run: &str, n: u64, now: &str) -> String {
-    let shopper = n.wrapping_mul(2_654_435_761) % SHOPPERS;
+/// One event as a client would send it; `n` makes the message id unique. Runs of `per_shopper` consecutive events
+/// come from one shopper (a browsing session); 1 spreads every event over a different shopper (the worst case:
+/// every event updates another profile).
+fn event_json(run: &str, n: u64, per_shopper: u64, now: &str) -> String {
+    let shopper = (n / per_shopper).wrapping_mul(2_654_435_761) % SHOPPERS;
     let (kind, name, properties) = match n % 10 {
         0..=4 => ("track", "Product Viewed", format!(r#"{{"sku":"SKU-{}","price":49.9}}"#, n % 500)),
         5 => ("track", "Product Added", format!(r#"{{"sku":"SKU-{}","quantity":1}}"#, n % 500)),
@@ -38,13 +41,13 @@ fn event_json(run: &str, n: u64, now: &str) -> String {
     )
 }
 
-fn batch_body(run: &str, first: u64, size: u64, now: &str) -> String {
-    let events: Vec<String> = (first..first + size).map(|n| event_json(run, n, now)).collect();
+fn batch_body(run: &str, first: u64, size: u64, per_shopper: u64, now: &str) -> String {
+    let events: Vec<String> = (first..first + size).map(|n| event_json(run, n, per_shopper, now)).collect();
     format!(r#"{{"events":[{}]}}"#, events.join(","))
 }
 
 /// Closed loop for `SECONDS`: every client sends a batch, waits for the answer, repeats. Returns committed events/s.
-async fn pipeline_throughput(url: &str, key: &str, run: &str, batch: u64) -> anyhow::Result<f64> {
+async fn pipeline_throughput(url: &str, key: &str, run: &str, batch: u64, per_shopper: u64) -> anyhow::Result<f64> {
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
@@ -57,7 +60,7 @@ async fn pipeline_throughput(url: &str, key: &str, run: &str, batch: u64) -> any
             let client = reqwest::Client::new();
             while !stop.load(Ordering::Relaxed) {
                 let first = next.fetch_add(batch, Ordering::Relaxed);
-                let body = batch_body(&run, first, batch, &now);
+                let body = batch_body(&run, first, batch, per_shopper, &now);
                 let response = client
                     .post(&url)
                     .bearer_auth(&key)
@@ -161,11 +164,12 @@ async fn run_backend(label: &str, database_url: String, site: &std::path::Path) 
     let url = format!("http://127.0.0.1:{port}/api/v1/events");
 
     let mut results = Vec::new();
-    pipeline_throughput(&url, &key, "warmup", 100).await?;
-    for batch in [100u64, 1000] {
-        let rate = pipeline_throughput(&url, &key, &format!("b{batch}"), batch).await?;
-        println!("{label}: batches of {batch}: {rate:.0} events/s acknowledged and committed");
-        results.push((format!("{label}, batches of {batch}"), rate));
+    pipeline_throughput(&url, &key, "warmup", 100, 1).await?;
+    for (batch, per_shopper) in [(100u64, 10u64), (1000, 10), (1000, 1)] {
+        let rate = pipeline_throughput(&url, &key, &format!("b{batch}-s{per_shopper}"), batch, per_shopper).await?;
+        let label = format!("{label}, batches of {batch}, {per_shopper} event(s) per shopper in a row");
+        println!("{label}: {rate:.0} events/s acknowledged and committed");
+        results.push((label, rate));
     }
     let bare = bare_insert_throughput(&state.db, 300_000).await?;
     println!("{label}: bare multi-row INSERT baseline: {bare:.0} rows/s");
