@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO := scripts/cargo.sh
 
-.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e test-ofrep bench watch lint fmt clean
+.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e test-ofrep test-sdk bench watch lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -27,7 +27,7 @@ run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTE
 	target/release/intentlab serve
 
 test: setup test-deps build ## Every test suite; fails if any test fails
-	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep
+	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep test-sdk
 
 test-unit: ## Unit tests and the integration suite on SQLite
 	$(CARGO) test --workspace
@@ -43,8 +43,12 @@ test-e2e: ## The Playwright suite in headless Chromium against a freshly started
 test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP provider
 	scripts/with-server.sh tests/ofrep/.venv/bin/python -m pytest -q tests/ofrep
 
-bench: ## Benchmarks (release build; a few minutes): assignment API vs a bare axum handler
+test-sdk: ## Real analytics SDKs (Segment, RudderStack) against the tracking API
+	scripts/with-server.sh tests/sdk/.venv/bin/python -m pytest -q tests/sdk
+
+bench: ## Benchmarks (release build; several minutes): assignment API, ingest throughput on SQLite and PostgreSQL
 	$(CARGO) bench --bench assignment
+	scripts/with-postgres.sh $(CARGO) bench --bench ingest
 
 watch: ## Live-reloading development server (installs cargo-leptos first, ~23 min once)
 	@scripts/setup-toolchain.sh --with-cargo-leptos

@@ -56,7 +56,11 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let bare_port = spawn_bare_handler().await?;
 
-    let intentlab = Target { name: "intentlab /api/v1/assign", url: format!("http://127.0.0.1:{port}/api/v1/assign"), bearer: Some(secret) };
+    let intentlab = Target {
+        name: "intentlab /api/v1/assign",
+        url: format!("http://127.0.0.1:{port}/api/v1/assign"),
+        bearer: Some(secret),
+    };
     let bare = Target { name: "bare axum handler", url: format!("http://127.0.0.1:{bare_port}/assign"), bearer: None };
 
     // Sanity: the real endpoint answers every experiment.
@@ -111,8 +115,10 @@ async fn main() -> anyhow::Result<()> {
 
 /// 20 running experiments with a realistic mix of options, and an API key with the `assign` scope.
 async fn setup(state: &app::state::AppState) -> anyhow::Result<String> {
-    let admin = NewUser { email: "bench@shop.example".into(), password: "bench password 1".into(), role: "admin".into() };
-    let admin = services::users::create_unchecked(&state.db, admin).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    let admin =
+        NewUser { email: "bench@shop.example".into(), password: "bench password 1".into(), role: "admin".into() };
+    let admin =
+        services::users::create_unchecked(&state.db, admin).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
     let caller = Caller::User(admin);
     for i in 0..EXPERIMENTS {
         let mut spec = json!({
@@ -128,15 +134,23 @@ async fn setup(state: &app::state::AppState) -> anyhow::Result<String> {
             spec["targeting"] = json!({"device": {"$in": ["mobile", "tablet"]}, "country": {"$ne": "US"}});
         }
         if i % 4 == 0 {
-            spec["namespace"] = json!({"name": "checkout", "range": [(i % 8) as f64 / 8.0, ((i % 8) as f64 + 1.0) / 8.0]});
+            spec["namespace"] =
+                json!({"name": "checkout", "range": [(i % 8) as f64 / 8.0, ((i % 8) as f64 + 1.0) / 8.0]});
         }
         services::experiments::create(state, &caller, spec).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
-        services::experiments::transition(state, &caller, &format!("experiment-{i}"), app::domain::experiment::Status::Running)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+        services::experiments::transition(
+            state,
+            &caller,
+            &format!("experiment-{i}"),
+            app::domain::experiment::Status::Running,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e.public_message()))?;
     }
     let key = NewApiKey { name: "bench".into(), scopes: vec!["assign".into()] };
-    let created = services::api_keys::create_unchecked(&state.db, key, None).await.map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    let created = services::api_keys::create_unchecked(&state.db, key, None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.public_message()))?;
     Ok(created.secret)
 }
 

@@ -181,7 +181,8 @@ async fn run_backend(label: &str, database_url: String, site: &std::path::Path) 
 async fn main() -> anyhow::Result<()> {
     intentlab::config::init_tracing("warn");
     let dir = tempfile::tempdir()?;
-    let mut results = run_backend("SQLite", format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path()).await?;
+    let mut results =
+        run_backend("SQLite", format!("sqlite://{}", dir.path().join("bench.db").display()), dir.path()).await?;
     match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(server) => {
             use sqlx::Connection;
@@ -195,7 +196,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\n| configuration | events/s | ratio to the bare INSERT baseline |\n|---|---:|---:|");
     for backend in ["SQLite", "PostgreSQL"] {
-        let Some((_, bare)) = results.iter().find(|(l, _)| l.starts_with(backend) && l.ends_with("baseline")) else { continue };
+        let Some((_, bare)) = results.iter().find(|(l, _)| l.starts_with(backend) && l.ends_with("baseline")) else {
+            continue;
+        };
         for (label, rate) in results.iter().filter(|(l, _)| l.starts_with(backend)) {
             println!("| {label} | {rate:.0} | {:.2} |", rate / bare);
         }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suites need, only when missing: PostgreSQL and Chromium from Debian's packages,
-# playwright-core from npm (end2end/), and the OpenFeature SDK with its OFREP provider from PyPI (tests/ofrep/.venv).
+# playwright-core from npm (end2end/), and from PyPI the OpenFeature SDK with its OFREP provider (tests/ofrep/.venv)
+# and the Segment and RudderStack analytics SDKs (tests/sdk/.venv).
 # Idempotent; about a second when everything is present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,10 +29,13 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || {
   say "apt-get install python3-venv"
   as_root apt-get install -y -qq python3-venv >/dev/null
 }
-cd "$ROOT/tests/ofrep"
-if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/installed ]; then
-  say "pip install -r tests/ofrep/requirements.txt"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  touch .venv/installed
-fi
+# One virtual environment per Python suite, rebuilt only when its requirements change.
+for suite in ofrep sdk; do
+  cd "$ROOT/tests/$suite"
+  if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/installed ]; then
+    say "pip install -r tests/$suite/requirements.txt"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+    touch .venv/installed
+  fi
+done

@@ -52,7 +52,8 @@ impl Jobs {
 }
 
 pub fn start(state: &AppState, stop: CancellationToken) -> Jobs {
-    let mut handles: Vec<JoinHandle<()>> = JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect();
+    let mut handles: Vec<JoinHandle<()>> =
+        JOBS.iter().map(|job| tokio::spawn(run(job, state.clone(), stop.clone()))).collect();
     // The exposure writer is driven by its queue rather than a clock; it drains the queue when stopped.
     let (exposures, db) = (state.exposures.clone(), state.db.clone());
     let stop_writer = stop.clone().cancelled_owned();

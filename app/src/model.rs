@@ -201,3 +201,42 @@ pub struct TimelineEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_violations: Option<Vec<String>>,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub events: Vec<TimelineEvent>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// Ingestion counters over the last `hours` hours: totals, per source and per hour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestStats {
+    pub since: DateTime<Utc>,
+    /// accepted, duplicates, consent_dropped, opted_out, schema_violations, rejected (all codes).
+    pub totals: std::collections::BTreeMap<String, i64>,
+    /// Rejections by code.
+    pub rejected: std::collections::BTreeMap<String, i64>,
+    pub sources: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>,
+    pub hours: Vec<HourStats>,
+    /// Events waiting to be committed right now.
+    pub in_flight: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourStats {
+    pub hour: DateTime<Utc>,
+    pub source: String,
+    pub counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// What a rule would have matched over the last days: the editor's live preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub since: DateTime<Utc>,
+    pub units: usize,
+    pub matches: usize,
+    pub by_channel: std::collections::BTreeMap<String, usize>,
+    /// More candidate events existed than were examined; the numbers are lower bounds.
+    pub truncated: bool,
+}

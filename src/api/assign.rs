@@ -30,7 +30,8 @@ pub async fn assignment(
     ApiPath(key): ApiPath<String>,
     Query(mut query): Query<HashMap<String, String>>,
 ) -> Result<Json<Assignment>, AppError> {
-    let unit_id = query.remove("unit_id").ok_or_else(|| AppError::invalid("the unit_id query parameter is required"))?;
+    let unit_id =
+        query.remove("unit_id").ok_or_else(|| AppError::invalid("the unit_id query parameter is required"))?;
     let attributes: Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     Ok(Json(assignments::assign_one(&state, &caller, &key, &unit_id, &attributes).await?))
 }

@@ -18,7 +18,8 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
         Err(err) => return Err(AppError::invalid(format!("the request body could not be read: {err}"))),
     };
-    let encoding = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_ascii_lowercase();
+    let encoding =
+        headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_ascii_lowercase();
     match encoding.as_str() {
         "" | "identity" => Ok(raw),
         "gzip" | "x-gzip" => {

@@ -40,11 +40,19 @@ pub async fn ingest_events(
     Ok(Json(response))
 }
 
-pub async fn opt_out(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<OptOutState>, AppError> {
+pub async fn opt_out(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OptOutState>, AppError> {
     Ok(Json(profiles::set_opted_out(&state, &caller, &id, true).await?))
 }
 
-pub async fn opt_in(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<OptOutState>, AppError> {
+pub async fn opt_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OptOutState>, AppError> {
     Ok(Json(profiles::set_opted_out(&state, &caller, &id, false).await?))
 }
 

@@ -12,7 +12,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 
-pub async fn list_experiments(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Experiment>>, AppError> {
+pub async fn list_experiments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Experiment>>, AppError> {
     Ok(Json(experiments::list(&state.db, &caller).await?))
 }
 

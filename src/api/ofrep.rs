@@ -74,13 +74,16 @@ fn parse_context(body: &Bytes) -> Result<Context, Failure> {
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "PARSE_ERROR", format!("the body is not valid JSON: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, "PARSE_ERROR", format!("the body is not valid JSON: {e}"))
+        })?
     };
     let context = match request.get("context") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(context)) => context.clone(),
-        Some(_) => return Err(Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", "context must be a JSON object")),
+        Some(_) => {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", "context must be a JSON object"))
+        }
     };
     let mut attributes = context;
     let unit_id = match attributes.remove("targetingKey") {
@@ -93,10 +96,15 @@ fn parse_context(body: &Bytes) -> Result<Context, Failure> {
             ))
         }
         Some(_) => {
-            return Err(Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", "context.targetingKey must be a string"))
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CONTEXT",
+                "context.targetingKey must be a string",
+            ))
         }
     };
-    check_unit_id(&unit_id).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", e.public_message()))?;
+    check_unit_id(&unit_id)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", e.public_message()))?;
     Ok(Context { unit_id, attributes })
 }
 
@@ -114,7 +122,11 @@ async fn evaluate_flag(
     let snapshot = state.assignments.current();
     let (experiment_key, payload) = parse_flag_key(&flag_key);
     let Some(experiment) = snapshot.get(experiment_key) else {
-        let failure = Failure::new(StatusCode::NOT_FOUND, "FLAG_NOT_FOUND", format!("no experiment with the key '{experiment_key}'"));
+        let failure = Failure::new(
+            StatusCode::NOT_FOUND,
+            "FLAG_NOT_FOUND",
+            format!("no experiment with the key '{experiment_key}'"),
+        );
         return Ok(failure.for_flag(&flag_key).into_response());
     };
     let attributes = with_intent_stage(&state, &snapshot, &context.unit_id, &context.attributes).await?;

@@ -25,7 +25,11 @@ pub async fn search_profiles(
     Ok(Json(profiles::search(&state.db, &caller, &query.q, query.stage.as_deref()).await?))
 }
 
-pub async fn get_profile(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<Profile>, AppError> {
+pub async fn get_profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Profile>, AppError> {
     Ok(Json(profiles::get(&state.db, &caller, &id).await?))
 }
 
@@ -44,6 +48,10 @@ pub async fn profile_events(
     Ok(Json(profiles::timeline(&state.db, &caller, &id, query.limit, query.before.as_deref()).await?))
 }
 
-pub async fn unit_intent(State(state): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<UnitIntent>, AppError> {
+pub async fn unit_intent(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<UnitIntent>, AppError> {
     Ok(Json(profiles::unit_intent(&state.db, &caller, &id).await?))
 }

@@ -23,10 +23,11 @@ pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 
 pub fn router() -> Router<AppState> {
     // analytics.js posts from the shop's own origin.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::POST])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE, CONTENT_ENCODING]);
+    let cors = CorsLayer::new().allow_origin(Any).allow_methods([Method::POST]).allow_headers([
+        AUTHORIZATION,
+        CONTENT_TYPE,
+        CONTENT_ENCODING,
+    ]);
     Router::new()
         .route("/track", post(|s, r| single("track", s, r)))
         .route("/page", post(|s, r| single("page", s, r)))
@@ -40,7 +41,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn unknown(uri: Uri) -> AppError {
-    AppError::not_found(format!("no tracking endpoint at {}; use /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/alias or /v1/batch", uri.path()))
+    AppError::not_found(format!(
+        "no tracking endpoint at {}; use /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/alias or /v1/batch",
+        uri.path()
+    ))
 }
 
 /// The caller: the `Authorization` header when present, else the body's `writeKey`.
@@ -56,7 +60,11 @@ async fn caller(state: &AppState, parts: &Parts, body: &Map<String, Value>) -> R
     }
 }
 
-async fn object_body(state: &AppState, request: Request, limit: usize) -> Result<(Caller, Map<String, Value>), AppError> {
+async fn object_body(
+    state: &AppState,
+    request: Request,
+    limit: usize,
+) -> Result<(Caller, Map<String, Value>), AppError> {
     let (parts, body) = request.into_parts();
     let bytes = read_body(&parts.headers, body, limit).await?;
     let Value::Object(object) = parse_json::<Value>(&bytes)? else {

@@ -30,7 +30,11 @@ pub async fn create_signal(
     Ok((StatusCode::CREATED, Json(signals::create(&state, &caller, body).await?)))
 }
 
-pub async fn get_signal(State(state): State<AppState>, caller: Caller, ApiPath(key): ApiPath<String>) -> Result<Json<Signal>, AppError> {
+pub async fn get_signal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::get(&state.db, &caller, &key).await?))
 }
 
@@ -43,16 +47,28 @@ pub async fn update_signal(
     Ok(Json(signals::update(&state, &caller, &key, patch).await?))
 }
 
-pub async fn deprecate_signal(State(state): State<AppState>, caller: Caller, ApiPath(key): ApiPath<String>) -> Result<Json<Signal>, AppError> {
+pub async fn deprecate_signal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::set_status(&state, &caller, &key, SignalStatus::Deprecated).await?))
 }
 
-pub async fn activate_signal(State(state): State<AppState>, caller: Caller, ApiPath(key): ApiPath<String>) -> Result<Json<Signal>, AppError> {
+pub async fn activate_signal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::set_status(&state, &caller, &key, SignalStatus::Active).await?))
 }
 
 /// What a (draft) definition would have matched over the last 7 days.
-pub async fn preview_signal(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Value>) -> Result<Json<Preview>, AppError> {
+pub async fn preview_signal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Preview>, AppError> {
     Ok(Json(signals::preview(&state.db, &caller, body).await?))
 }
 

@@ -125,7 +125,12 @@ async fn acknowledged_events_survive_a_kill_9_exactly_once() {
     let unique: HashSet<&String> = stored.iter().collect();
     assert_eq!(unique.len(), stored.len(), "no message id is stored twice");
     let missing: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged events lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 
     // The clients retry what was never acknowledged; nothing is doubled.
     let client = reqwest::Client::new();

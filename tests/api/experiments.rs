@@ -77,9 +77,17 @@ async fn invalid_experiments_are_refused_with_every_problem_named() {
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     let message = error["error"]["message"].as_str().unwrap();
-    assert!(message.contains("key:") && message.contains("weights must sum to 1") && message.contains("$regex"), "{message}");
+    assert!(
+        message.contains("key:") && message.contains("weights must sum to 1") && message.contains("$regex"),
+        "{message}"
+    );
 
-    let response = create(&app, &editor, json!({"key": "x", "name": "X", "variations": [{"key": "a"}, {"key": "b"}], "colour": 1})).await;
+    let response = create(
+        &app,
+        &editor,
+        json!({"key": "x", "name": "X", "variations": [{"key": "a"}, {"key": "b"}], "colour": 1}),
+    )
+    .await;
     assert_eq!(error_code(response, 400).await, "invalid_input");
 }
 
@@ -91,7 +99,8 @@ async fn running_experiments_are_locked_except_coverage_which_is_recorded() {
 
     // Drafts change freely.
     let url = app.url("/api/v1/experiments/video-autoplay");
-    let response = editor.patch(&url).json(&json!({"hypothesis": {"mde": 0.03}, "coverage": 0.2})).send().await.unwrap();
+    let response =
+        editor.patch(&url).json(&json!({"hypothesis": {"mde": 0.03}, "coverage": 0.2})).send().await.unwrap();
     assert_eq!(response.status(), 200);
 
     let response = editor.post(app.url("/api/v1/experiments/video-autoplay/start")).send().await.unwrap();
@@ -104,7 +113,8 @@ async fn running_experiments_are_locked_except_coverage_which_is_recorded() {
     assert_eq!(response.status(), 409);
     let error: Value = response.json().await.unwrap();
     assert!(error["error"]["message"].as_str().unwrap().contains("pre-registered hypothesis"), "{error}");
-    let response = editor.patch(&url).json(&json!({"variations": [{"key": "control"}, {"key": "b"}]})).send().await.unwrap();
+    let response =
+        editor.patch(&url).json(&json!({"variations": [{"key": "control"}, {"key": "b"}]})).send().await.unwrap();
     assert_eq!(error_code(response, 409).await, "conflict");
 
     let response = editor.patch(&url).json(&json!({"coverage": 0.6})).send().await.unwrap();
@@ -116,7 +126,8 @@ async fn running_experiments_are_locked_except_coverage_which_is_recorded() {
     assert_eq!(last["detail"]["coverage"], json!({"from": 0.2, "to": 0.6}));
     assert!(last["at"].is_string());
 
-    let actions: Vec<&str> = ramped["history"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> =
+        ramped["history"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["created", "updated", "started", "coverage changed"]);
 }
 
@@ -192,7 +203,8 @@ async fn assignment_requests_are_checked() {
     assert_eq!(error_code(post(&key, json!({"unit_id": " "})).await.unwrap(), 400).await, "invalid_input");
     assert_eq!(error_code(post(&key, json!({"attributes": {}})).await.unwrap(), 400).await, "malformed_json");
     assert_eq!(error_code(post(&read_key, json!({"unit_id": "u"})).await.unwrap(), 403).await, "forbidden");
-    let missing_unit = app.client.get(app.url("/api/v1/experiments/x/assignment")).bearer_auth(&key).send().await.unwrap();
+    let missing_unit =
+        app.client.get(app.url("/api/v1/experiments/x/assignment")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(error_code(missing_unit, 400).await, "invalid_input");
 }
 
@@ -261,7 +273,9 @@ async fn exposures_are_recorded_once_per_unit_and_drained_on_shutdown() {
     let url = app.database_url.clone();
     let _dir = app.stop().await;
     let db = app::storage::Db::connect(&url, 1).await.unwrap();
-    let count = |sql: &'static str| async { app::on_pool!(&db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await) };
+    let count = |sql: &'static str| async {
+        app::on_pool!(&db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
+    };
     assert_eq!(count("SELECT COUNT(*) FROM exposures").await.unwrap(), 80);
     let prefetched = count("SELECT COUNT(*) FROM exposures WHERE unit_id = 'prefetch'").await.unwrap();
     assert_eq!(prefetched, 0, "log_exposure: false records nothing");
@@ -323,8 +337,17 @@ async fn the_global_holdout_keeps_the_same_units_out_of_every_experiment() {
     let mut held = 0;
     for i in 0..500 {
         let body = json!({"unit_id": format!("u-{i}"), "log_exposure": false});
-        let response: Value =
-            app.client.post(app.url("/api/v1/assign")).bearer_auth(&key).json(&body).send().await.unwrap().json().await.unwrap();
+        let response: Value = app
+            .client
+            .post(app.url("/api/v1/assign"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let reasons: Vec<&str> =
             response["assignments"].as_array().unwrap().iter().map(|a| a["reason"].as_str().unwrap()).collect();
         assert_eq!(reasons.len(), 2);

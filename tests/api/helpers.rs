@@ -45,7 +45,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_configured(&database_url, dir, configure).await
 }
 
-async fn spawn_app_configured(database_url: &str, dir: tempfile::TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
+async fn spawn_app_configured(
+    database_url: &str,
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let database_url = database_url.to_string();
     let mut settings = settings_for(&database_url, dir.path().join("site"));
     configure(&mut settings);

@@ -6,7 +6,13 @@ use serde_json::{json, Value};
 use std::io::Write;
 
 async fn post_events(app: &TestApp, key: &str, events: Value) -> reqwest::Response {
-    Client::new().post(app.url("/api/v1/events")).bearer_auth(key).json(&json!({ "events": events })).send().await.unwrap()
+    Client::new()
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(key)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn ingest_ok(app: &TestApp, key: &str, events: Value) -> Value {
@@ -100,18 +106,36 @@ async fn ingestion_needs_the_ingest_scope_and_a_well_formed_body() {
     assert_eq!(error_code(anonymous, 401).await, "unauthenticated");
 
     let send = |body: Vec<u8>, content_type: &'static str, encoding: Option<&'static str>| {
-        let mut request =
-            Client::new().post(app.url("/api/v1/events")).bearer_auth(&key).header("content-type", content_type).body(body);
+        let mut request = Client::new()
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&key)
+            .header("content-type", content_type)
+            .body(body);
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);
         }
         request.send()
     };
-    assert_eq!(error_code(send(b"{\"events\": [".to_vec(), "application/json", None).await.unwrap(), 400).await, "malformed_json");
-    assert_eq!(error_code(send(b"{}".to_vec(), "text/plain", None).await.unwrap(), 415).await, "unsupported_media_type");
-    assert_eq!(error_code(send(b"{\"events\": []}".to_vec(), "application/json", None).await.unwrap(), 400).await, "invalid_input");
-    assert_eq!(error_code(send(b"not gzip".to_vec(), "application/json", Some("gzip")).await.unwrap(), 400).await, "invalid_input");
-    assert_eq!(error_code(send(b"{}".to_vec(), "application/json", Some("br")).await.unwrap(), 415).await, "unsupported_media_type");
+    assert_eq!(
+        error_code(send(b"{\"events\": [".to_vec(), "application/json", None).await.unwrap(), 400).await,
+        "malformed_json"
+    );
+    assert_eq!(
+        error_code(send(b"{}".to_vec(), "text/plain", None).await.unwrap(), 415).await,
+        "unsupported_media_type"
+    );
+    assert_eq!(
+        error_code(send(b"{\"events\": []}".to_vec(), "application/json", None).await.unwrap(), 400).await,
+        "invalid_input"
+    );
+    assert_eq!(
+        error_code(send(b"not gzip".to_vec(), "application/json", Some("gzip")).await.unwrap(), 400).await,
+        "invalid_input"
+    );
+    assert_eq!(
+        error_code(send(b"{}".to_vec(), "application/json", Some("br")).await.unwrap(), 415).await,
+        "unsupported_media_type"
+    );
     // A small gzip body that inflates beyond the limit is refused, not buffered.
     let bomb = gzip(&vec![b' '; 9 * 1024 * 1024]);
     assert_eq!(error_code(send(bomb, "application/json", Some("gzip")).await.unwrap(), 413).await, "payload_too_large");
@@ -180,7 +204,8 @@ async fn identities_are_stitched_into_one_profile_with_a_cross_channel_timeline(
     let key = app.api_key("ingest,read").await;
     // Browsing on the web, anonymously; then on the app, anonymously; then signing in on both.
     let mut web = track("s1", "web-cookie", "Product Viewed", json!({"sku": "S1"}));
-    web["context"] = json!({"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"});
+    web["context"] =
+        json!({"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"});
     let mut app_event = track("s2", "app-device", "Product Added to Wishlist", json!({"sku": "S1"}));
     app_event["context"] = json!({"app": {"name": "Shop"}, "device": {"type": "ios"}});
     ingest_ok(&app, &key, json!([web, app_event])).await;
@@ -198,7 +223,8 @@ async fn identities_are_stitched_into_one_profile_with_a_cross_channel_timeline(
     let same = get_json(&app, &key, "/api/v1/profiles/app-device").await;
     assert_eq!(same["id"], profile["id"], "any linked id resolves to the profile");
     let timeline = get_json(&app, &key, "/api/v1/profiles/u-1/events").await;
-    let events: Vec<&str> = timeline["events"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap()).collect();
+    let events: Vec<&str> =
+        timeline["events"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap()).collect();
     assert_eq!(events.len(), 4, "events from before the sign-in are attributed: {events:?}");
 
     // Paging backwards through the timeline.
@@ -207,7 +233,12 @@ async fn identities_are_stitched_into_one_profile_with_a_cross_channel_timeline(
     let before = page["next_before"].as_str().unwrap();
     let rest = get_json(&app, &key, &format!("/api/v1/profiles/u-1/events?limit=3&before={}", urlencode(before))).await;
     assert!(!rest["events"].as_array().unwrap().is_empty());
-    let bad = Client::new().get(app.url("/api/v1/profiles/u-1/events?before=yesterday")).bearer_auth(&key).send().await.unwrap();
+    let bad = Client::new()
+        .get(app.url("/api/v1/profiles/u-1/events?before=yesterday"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(bad, 400).await, "invalid_input");
 
     let found = get_json(&app, &key, "/api/v1/profiles?q=ada@").await;
@@ -222,7 +253,12 @@ fn urlencode(text: &str) -> String {
 async fn stitching_within_one_batch_keeps_every_event_with_the_person() {
     let app = spawn_app().await;
     let key = app.api_key("ingest,read").await;
-    ingest_ok(&app, &key, json!([{"message_id": "b0", "type": "track", "event": "Product Viewed", "user_id": "u-batch"}])).await;
+    ingest_ok(
+        &app,
+        &key,
+        json!([{"message_id": "b0", "type": "track", "event": "Product Viewed", "user_id": "u-batch"}]),
+    )
+    .await;
     // One batch: an anonymous event (a new profile), then the sign-in that stitches it to the known user.
     let batch = json!([
         track("b1", "anon-batch", "Product Added", json!({})),
@@ -273,11 +309,14 @@ async fn signals_build_an_explainable_intent_score_and_purchases_make_customers(
     let stats = get_json(&app, &key, "/api/v1/ingest/stats").await;
     assert_eq!(stats["totals"]["schema_violations"], 1, "{stats}");
     let timeline = get_json(&app, &key, "/api/v1/profiles/shopper/events").await;
-    let flagged: Vec<&Value> = timeline["events"].as_array().unwrap().iter().filter(|e| e.get("schema_violations").is_some()).collect();
+    let flagged: Vec<&Value> =
+        timeline["events"].as_array().unwrap().iter().filter(|e| e.get("schema_violations").is_some()).collect();
     assert_eq!(flagged.len(), 1);
 
     // Two messages about the same order count once.
-    let order = |id: &str| track(id, "shopper", "Order Completed", json!({"order_id": "A-1", "revenue": 59.9, "currency": "eur"}));
+    let order = |id: &str| {
+        track(id, "shopper", "Order Completed", json!({"order_id": "A-1", "revenue": 59.9, "currency": "eur"}))
+    };
     ingest_ok(&app, &key, json!([order("i5"), order("i6")])).await;
     let profile = get_json(&app, &key, "/api/v1/profiles/shopper").await;
     assert_eq!(profile["orders"], 1);
@@ -335,14 +374,32 @@ async fn the_segment_tracking_api_accepts_what_analytics_sdks_send() {
 
     // Limits and errors.
     let big = json!({"messageId": "big", "userId": "u", "event": "X", "properties": {"blob": "x".repeat(40_000)}});
-    let response = client.post(app.url("/v1/track")).basic_auth(&key, Some("")).body(big.to_string()).send().await.unwrap();
+    let response =
+        client.post(app.url("/v1/track")).basic_auth(&key, Some("")).body(big.to_string()).send().await.unwrap();
     assert_eq!(error_code(response, 413).await, "payload_too_large");
     let events: Vec<Value> = (0..40).map(|i| json!({"type": "track", "messageId": format!("b{i}"), "userId": "u", "event": "X", "properties": {"blob": "x".repeat(15_000)}})).collect();
-    let response = client.post(app.url("/v1/batch")).basic_auth(&key, Some("")).json(&json!({"batch": events})).send().await.unwrap();
+    let response = client
+        .post(app.url("/v1/batch"))
+        .basic_auth(&key, Some(""))
+        .json(&json!({"batch": events}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response, 413).await, "payload_too_large");
-    let response = client.post(app.url("/v1/track")).basic_auth(&key, Some("")).json(&json!({"messageId": "x", "userId": "u"})).send().await.unwrap();
+    let response = client
+        .post(app.url("/v1/track"))
+        .basic_auth(&key, Some(""))
+        .json(&json!({"messageId": "x", "userId": "u"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
-    let response = client.post(app.url("/v1/track")).json(&json!({"messageId": "x", "userId": "u", "event": "X"})).send().await.unwrap();
+    let response = client
+        .post(app.url("/v1/track"))
+        .json(&json!({"messageId": "x", "userId": "u", "event": "X"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response, 401).await, "invalid_credentials");
     let response = client.post(app.url("/v1/group")).basic_auth(&key, Some("")).json(&json!({})).send().await.unwrap();
     assert_eq!(error_code(response, 404).await, "not_found");
@@ -358,7 +415,17 @@ async fn the_signal_library_is_seeded_edited_with_versions_and_deprecated() {
 
     let all = get_json(&app, &read, "/api/v1/signals").await;
     let keys: Vec<&str> = all.as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
-    for key in ["product-viewed", "product-added", "wishlist-add", "cart-return", "video-watched-75", "price-alert", "size-guide-viewed", "repeat-visit", "order-completed"] {
+    for key in [
+        "product-viewed",
+        "product-added",
+        "wishlist-add",
+        "cart-return",
+        "video-watched-75",
+        "price-alert",
+        "size-guide-viewed",
+        "repeat-visit",
+        "order-completed",
+    ] {
         assert!(keys.contains(&key), "{key} seeded");
     }
     let intent_stage = get_json(&app, &read, "/api/v1/signals?stage=intent").await;
@@ -381,7 +448,15 @@ async fn the_signal_library_is_seeded_edited_with_versions_and_deprecated() {
     assert_eq!(error_code(invalid, 400).await, "invalid_input");
 
     // A name change corrects the current version; a rule change makes a new one.
-    let renamed: Value = editor.patch(app.url("/api/v1/signals/gift-wrap")).json(&json!({"name": "Gift wrap"})).send().await.unwrap().json().await.unwrap();
+    let renamed: Value = editor
+        .patch(app.url("/api/v1/signals/gift-wrap"))
+        .json(&json!({"name": "Gift wrap"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(renamed["version"], 1);
     let changed: Value = editor
         .patch(app.url("/api/v1/signals/gift-wrap"))
@@ -416,7 +491,8 @@ async fn the_signal_library_is_seeded_edited_with_versions_and_deprecated() {
         .unwrap();
     assert_eq!((preview["units"].as_u64(), preview["matches"].as_u64()), (Some(1), Some(1)), "{preview}");
 
-    let deprecated: Value = editor.post(app.url("/api/v1/signals/gift-wrap/deprecate")).send().await.unwrap().json().await.unwrap();
+    let deprecated: Value =
+        editor.post(app.url("/api/v1/signals/gift-wrap/deprecate")).send().await.unwrap().json().await.unwrap();
     assert_eq!(deprecated["status"], "deprecated");
     let mut later = track("g2", "wrapper-2", "Gift Wrap Selected", json!({"premium": true}));
     later["context"] = json!({"channel": "web"});
@@ -484,7 +560,8 @@ async fn experiments_target_the_intent_stage_and_keep_opted_out_people_out() {
     assert_eq!(explicit["assignments"][0]["reason"], "not_targeted");
 
     // Opting out (by the endpoint, or by an identify trait) keeps the person out of experiments at once.
-    let opted = Client::new().post(app.url("/api/v1/users/warm-shopper/opt-out")).bearer_auth(&key).send().await.unwrap();
+    let opted =
+        Client::new().post(app.url("/api/v1/users/warm-shopper/opt-out")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(opted.status(), 200);
     let answer: Value = assign("warm-shopper").await.unwrap().json().await.unwrap();
     assert_eq!(answer["assignments"][0]["reason"], "opted_out", "{answer}");
@@ -503,6 +580,9 @@ async fn with_a_geoip_database_locations_are_derived_from_the_ip_which_is_then_d
     event["context"] = json!({"ip": "203.0.113.42"});
     ingest_ok(&app, &key, json!([event])).await;
     let timeline = get_json(&app, &key, "/api/v1/profiles/geo-shopper/events").await;
-    assert_eq!(timeline["events"][0]["context"]["location"], json!({"country": "DE", "region": "BE", "city": "Berlin"}));
+    assert_eq!(
+        timeline["events"][0]["context"]["location"],
+        json!({"country": "DE", "region": "BE", "city": "Berlin"})
+    );
     assert!(!timeline.to_string().contains("203.0.113.42"));
 }

@@ -8,7 +8,7 @@ mod crash;
 mod errors;
 mod experiments;
 mod health;
-mod ingest;
 mod helpers;
+mod ingest;
 mod pages;
 mod roles;

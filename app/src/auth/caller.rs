@@ -99,7 +99,6 @@ impl Caller {
     }
 }
 
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
@@ -107,7 +106,6 @@ impl FromRequestParts<AppState> for Caller {
         Caller::from_parts(parts, state).await
     }
 }
-
 
 /// The key in an `Authorization` header: `Bearer <key>`, or HTTP Basic with the key as the user name (how
 /// Segment's SDKs send their write key).
@@ -148,7 +146,13 @@ async fn authenticate_key(state: &AppState, secret: &str) -> Result<ApiKey, AppE
     };
     let now = Utc::now();
     if state.key_usage.should_record(key.id, now) {
-        storage::api_keys::touch_last_used(&state.db, key.id, now).await?;
+        // Off the request path: under heavy ingestion the write may queue behind the ingest writer's transaction.
+        let (db, id) = (state.db.clone(), key.id);
+        tokio::spawn(async move {
+            if let Err(err) = storage::api_keys::touch_last_used(&db, id, now).await {
+                tracing::debug!(error = ?err, "recording an API key's last use failed");
+            }
+        });
     }
     Ok(key)
 }

@@ -17,6 +17,8 @@ pub fn TopBar(user: User) -> impl IntoView {
             <nav class="nav" aria-label="Main">
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/experiments">"Experiments"</A>
+                <A href="/signals">"Signals"</A>
+                <A href="/profiles">"Profiles"</A>
                 <Show when=move || is_admin>
                     <A href="/settings/users">"Users"</A>
                     <A href="/settings/api-keys">"API keys"</A>

@@ -166,7 +166,12 @@ impl Snapshot {
     }
 
     /// One experiment's assignment for the unit: an opted-out person is kept out of running experiments.
-    pub fn assign_experiment(&self, experiment: &CompiledExperiment, unit_id: &str, attributes: &Map<String, Value>) -> Assignment {
+    pub fn assign_experiment(
+        &self,
+        experiment: &CompiledExperiment,
+        unit_id: &str,
+        attributes: &Map<String, Value>,
+    ) -> Assignment {
         if experiment.status == Status::Running && self.opted_out.contains(unit_id) {
             return Assignment::excluded(&experiment.key, Reason::OptedOut, None);
         }
@@ -272,7 +277,8 @@ mod tests {
     fn the_holdout_excludes_the_same_units_from_every_experiment() {
         let a = compiled(json!({}), Status::Running);
         let b = compiled(json!({"seed": "other"}), Status::Running);
-        let held: Vec<bool> = (0..5_000).map(|i| a.assign(&i.to_string(), &Map::new(), 0.1).reason == Reason::Holdout).collect();
+        let held: Vec<bool> =
+            (0..5_000).map(|i| a.assign(&i.to_string(), &Map::new(), 0.1).reason == Reason::Holdout).collect();
         let share = held.iter().filter(|h| **h).count() as f64 / held.len() as f64;
         assert!((share - 0.1).abs() < 0.015, "{share}");
         for (i, h) in held.iter().enumerate() {
@@ -312,7 +318,10 @@ mod tests {
         let out = snapshot.assign("user-1", &Map::new(), None);
         assert_eq!((out[0].reason, out[0].in_experiment), (Reason::OptedOut, false));
         assert!(snapshot.assign("user-2", &Map::new(), None)[0].in_experiment);
-        let stopped = Snapshot { opted_out: snapshot.opted_out.clone(), ..Snapshot::new(vec![compiled(json!({}), Status::Stopped)], 0.0, "v".into(), Value::Null) };
+        let stopped = Snapshot {
+            opted_out: snapshot.opted_out.clone(),
+            ..Snapshot::new(vec![compiled(json!({}), Status::Stopped)], 0.0, "v".into(), Value::Null)
+        };
         assert_eq!(stopped.assign("user-1", &Map::new(), Some(&["exp".to_string()]))[0].reason, Reason::NotRunning);
     }
 }

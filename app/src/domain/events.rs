@@ -172,7 +172,10 @@ fn normalize_inner(
     let object = raw.as_object().ok_or_else(|| reject("invalid_event", "an event must be a JSON object"))?;
     let size = serde_json::to_string(raw).map(|s| s.len()).unwrap_or(usize::MAX);
     if size > MAX_EVENT_BYTES {
-        return Err(reject("event_too_large", format!("the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted")));
+        return Err(reject(
+            "event_too_large",
+            format!("the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted"),
+        ));
     }
     let field = |names: &[&str]| names.iter().find_map(|name| object.get(*name)).filter(|v| !v.is_null());
 
@@ -181,7 +184,10 @@ fn normalize_inner(
         Dialect::Segment => "track",
     });
     let kind = EventType::parse(kind_text).ok_or_else(|| {
-        reject("invalid_type", format!("unknown event type '{kind_text}': expected track, page, screen, identify or alias"))
+        reject(
+            "invalid_type",
+            format!("unknown event type '{kind_text}': expected track, page, screen, identify or alias"),
+        )
     })?;
 
     let user_id = id_field(field(&["user_id", "userId"]), "user_id")?;
@@ -211,7 +217,7 @@ fn normalize_inner(
     };
 
     let properties = object_field(field(&["properties"]), "properties")?;
-    let traits = object_field(field(&["traits"]), "traits")?;
+    let mut traits = object_field(field(&["traits"]), "traits")?;
     let mut context = defaults.context.clone().unwrap_or_default();
     context.extend(object_field(field(&["context"]), "context")?);
 
@@ -222,9 +228,23 @@ fn normalize_inner(
     let message_id = match id_field(field(&["message_id", "messageId"]), "message_id")? {
         Some(id) => id,
         None if dialect == Dialect::Segment => content_id(raw),
-        None => return Err(reject("missing_message_id", "every event needs a message_id, so that retries are not counted twice")),
+        None => {
+            return Err(reject(
+                "missing_message_id",
+                "every event needs a message_id, so that retries are not counted twice",
+            ))
+        }
     };
 
+    if kind == EventType::Identify {
+        // RudderStack's SDKs (and some Segment libraries) send identify traits in `context.traits`; traits at the
+        // top level win where both name the same trait.
+        if let Some(Value::Object(context_traits)) = context.get("traits") {
+            for (name, value) in context_traits {
+                traits.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    }
     let consent = Consent::parse(context.get("consent"));
     let (context, channel) = normalize_context(&context, &properties, kind);
     Ok(Event {
@@ -261,7 +281,11 @@ pub fn corrected_time(
     if corrected > received_at + MAX_FUTURE {
         return Err(reject(
             "timestamp_out_of_range",
-            format!("the event time {} is more than {} hours in the future", corrected.to_rfc3339(), MAX_FUTURE.num_hours()),
+            format!(
+                "the event time {} is more than {} hours in the future",
+                corrected.to_rfc3339(),
+                MAX_FUTURE.num_hours()
+            ),
         ));
     }
     if corrected < received_at - MAX_PAST {
@@ -296,7 +320,9 @@ fn id_field(value: Option<&Value>, name: &str) -> Result<Option<String>, (&'stat
         Some(Value::String(s)) => s.trim().to_string(),
         // Some SDKs send numeric user ids.
         Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(reject("invalid_field", format!("'{name}' must be a string, not {}", type_name(other)))),
+        Some(other) => {
+            return Err(reject("invalid_field", format!("'{name}' must be a string, not {}", type_name(other))))
+        }
     };
     if text.is_empty() {
         return Ok(None);
@@ -325,7 +351,10 @@ fn time_field(value: Option<&Value>, name: &str) -> Result<Option<DateTime<Utc>>
         .as_str()
         .ok_or_else(|| reject("invalid_timestamp", format!("'{name}' must be an ISO 8601 / RFC 3339 string")))?;
     DateTime::parse_from_rfc3339(text.trim()).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| {
-        reject("invalid_timestamp", format!("'{name}' is not an ISO 8601 / RFC 3339 time: '{text}' (e.g. 2026-11-25T10:00:00Z)"))
+        reject(
+            "invalid_timestamp",
+            format!("'{name}' is not an ISO 8601 / RFC 3339 time: '{text}' (e.g. 2026-11-25T10:00:00Z)"),
+        )
     })
 }
 
@@ -347,8 +376,14 @@ pub const CHANNELS: &[&str] = &["web", "app", "email", "ads", "social", "sms", "
 /// platform (app or web), location (country, region, city — the IP and coordinates are dropped here, before
 /// anything is stored), referrer, campaign (UTM), page or screen, locale, library, plus any other fields the
 /// sender added. Consent is stored separately.
-pub fn normalize_context(context: &Map<String, Value>, properties: &Map<String, Value>, kind: EventType) -> (Value, String) {
-    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+pub fn normalize_context(
+    context: &Map<String, Value>,
+    properties: &Map<String, Value>,
+    kind: EventType,
+) -> (Value, String) {
+    let text = |value: Option<&Value>| {
+        value.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+    };
     let get = |path: &str| {
         let mut current = context.get(path.split('.').next()?)?;
         for segment in path.split('.').skip(1) {
@@ -385,9 +420,13 @@ pub fn normalize_context(context: &Map<String, Value>, properties: &Map<String, 
     let explicit_channel = text(get("channel")).map(|c| c.to_ascii_lowercase()).filter(|c| is_slug(c));
     let medium = campaign.get("medium").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     let is_store = get("store").is_some() || library.contains("pos");
-    let channel = explicit_channel
-        .or_else(|| medium_channel(&medium).map(String::from))
-        .unwrap_or_else(|| if is_store { "store".into() } else { platform.into() });
+    let channel = explicit_channel.or_else(|| medium_channel(&medium).map(String::from)).unwrap_or_else(|| {
+        if is_store {
+            "store".into()
+        } else {
+            platform.into()
+        }
+    });
 
     let mut normalized = Map::new();
     normalized.insert("channel".into(), json!(channel));
@@ -418,8 +457,22 @@ pub fn normalize_context(context: &Map<String, Value>, properties: &Map<String, 
     }
     // Whatever else the sender put in the context is kept as sent — minus what must never be stored.
     const HANDLED: &[&str] = &[
-        "ip", "userAgent", "user_agent", "device", "os", "location", "referrer", "campaign", "page", "screen",
-        "channel", "consent", "locale", "timezone", "library", "app",
+        "ip",
+        "userAgent",
+        "user_agent",
+        "device",
+        "os",
+        "location",
+        "referrer",
+        "campaign",
+        "page",
+        "screen",
+        "channel",
+        "consent",
+        "locale",
+        "timezone",
+        "library",
+        "app",
     ];
     let extra: Map<String, Value> =
         context.iter().filter(|(k, _)| !HANDLED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -460,7 +513,8 @@ fn device_info(device: Option<&Value>, os: Option<&Value>, user_agent: Option<&s
     let parsed = user_agent.and_then(parse_user_agent);
     let ua_lower = user_agent.unwrap_or_default().to_ascii_lowercase();
 
-    let tablet = model.contains("ipad") || model.contains("tablet") || ua_lower.contains("ipad") || ua_lower.contains("tablet");
+    let tablet =
+        model.contains("ipad") || model.contains("tablet") || ua_lower.contains("ipad") || ua_lower.contains("tablet");
     let kind = match (sdk_type.as_str(), parsed.as_ref().map(|p| p.category.as_str())) {
         ("mobile" | "phone" | "ios" | "android", _) if !tablet => "mobile",
         ("tablet" | "ios" | "android", _) => "tablet",
@@ -581,7 +635,9 @@ mod tests {
         .unwrap();
         assert_eq!(event.timestamp, at("2026-11-25T11:55:00Z"));
         // Without sent_at the timestamp is taken as is; without both, the receipt time.
-        let plain = native(json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2026-11-25T11:00:00+01:00"}));
+        let plain = native(
+            json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2026-11-25T11:00:00+01:00"}),
+        );
         assert_eq!(plain.unwrap().timestamp, at("2026-11-25T10:00:00Z"));
         let none = native(json!({"message_id": "m", "type": "page", "anonymous_id": "a"}));
         assert_eq!(none.unwrap().timestamp, at("2026-11-25T12:00:00Z"));
@@ -589,9 +645,13 @@ mod tests {
 
     #[test]
     fn absurd_times_are_refused_with_a_reason() {
-        let future = native(json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2027-01-01T00:00:00Z"}));
+        let future = native(
+            json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2027-01-01T00:00:00Z"}),
+        );
         assert_eq!(future.unwrap_err().code, "timestamp_out_of_range");
-        let past = native(json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2001-01-01T00:00:00Z"}));
+        let past = native(
+            json!({"message_id": "m", "type": "page", "anonymous_id": "a", "timestamp": "2001-01-01T00:00:00Z"}),
+        );
         let err = past.unwrap_err();
         assert_eq!(err.code, "timestamp_out_of_range");
         assert!(err.message.contains("in the past"), "{}", err.message);
@@ -608,9 +668,15 @@ mod tests {
             (json!({"message_id": "m", "type": "track", "event": "X"}), "missing_identity"),
             (json!({"message_id": "m", "type": "alias", "user_id": "u"}), "missing_identity"),
             (json!({"type": "track", "event": "X", "user_id": "u"}), "missing_message_id"),
-            (json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "properties": [1]}), "invalid_field"),
+            (
+                json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "properties": [1]}),
+                "invalid_field",
+            ),
             (json!({"message_id": {"a": 1}, "type": "track", "event": "X", "user_id": "u"}), "invalid_field"),
-            (json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "properties": {"blob": "x".repeat(40_000)}}), "event_too_large"),
+            (
+                json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "properties": {"blob": "x".repeat(40_000)}}),
+                "event_too_large",
+            ),
         ];
         for (raw, code) in cases {
             assert_eq!(native(raw.clone()).unwrap_err().code, code, "{raw}");
@@ -657,7 +723,10 @@ mod tests {
         assert_eq!(event.context["device"]["type"], "mobile");
         assert_eq!(event.context["platform"], "web");
         assert_eq!(event.context["location"], json!({"country": "DE", "city": "Berlin"}));
-        assert_eq!(event.context["campaign"], json!({"source": "newsletter", "medium": "email", "name": "black friday"}));
+        assert_eq!(
+            event.context["campaign"],
+            json!({"source": "newsletter", "medium": "email", "name": "black friday"})
+        );
         assert_eq!(event.context["page"]["path"], "/p/1");
         assert_eq!(event.context["extra"], json!({"groupId": "g1"}));
         assert_eq!(event.channel, "email");
@@ -667,12 +736,16 @@ mod tests {
 
     #[test]
     fn channels_are_derived_when_not_given() {
-        let channel = |context: Value, kind: EventType| normalize_context(context.as_object().unwrap(), &Map::new(), kind).1;
+        let channel =
+            |context: Value, kind: EventType| normalize_context(context.as_object().unwrap(), &Map::new(), kind).1;
         assert_eq!(channel(json!({"channel": "Store"}), EventType::Track), "store");
         assert_eq!(channel(json!({"app": {"name": "Shop"}, "device": {"type": "ios"}}), EventType::Track), "app");
         assert_eq!(channel(json!({"campaign": {"medium": "cpc"}}), EventType::Page), "ads");
         assert_eq!(channel(json!({"library": {"name": "acme-pos"}}), EventType::Track), "store");
-        assert_eq!(channel(json!({"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"}), EventType::Track), "web");
+        assert_eq!(
+            channel(json!({"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"}), EventType::Track),
+            "web"
+        );
         assert_eq!(channel(json!({}), EventType::Track), "server");
         assert_eq!(channel(json!({}), EventType::Screen), "app");
     }
@@ -685,10 +758,22 @@ mod tests {
     }
 
     #[test]
+    fn identify_traits_may_come_in_the_context() {
+        let raw = json!({"message_id": "m", "type": "identify", "user_id": "u",
+                         "traits": {"plan": "gold"}, "context": {"traits": {"plan": "silver", "email": "a@b.example"}}});
+        let event = native(raw).unwrap();
+        assert_eq!(Value::Object(event.traits), json!({"plan": "gold", "email": "a@b.example"}));
+    }
+
+    #[test]
     fn identify_traits_carry_opt_outs() {
-        let event = native(json!({"message_id": "m", "type": "identify", "user_id": "u", "traits": {"opted_out": true}})).unwrap();
+        let event =
+            native(json!({"message_id": "m", "type": "identify", "user_id": "u", "traits": {"opted_out": true}}))
+                .unwrap();
         assert_eq!(event.opt_out_change(), Some(true));
-        let track = native(json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "traits": {"opted_out": true}}));
+        let track = native(
+            json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "traits": {"opted_out": true}}),
+        );
         assert_eq!(track.unwrap().opt_out_change(), None);
     }
 }

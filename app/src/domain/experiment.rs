@@ -218,7 +218,10 @@ impl ExperimentSpec {
 
         let n = self.variations.len();
         if !(MIN_VARIATIONS..=MAX_VARIATIONS).contains(&n) {
-            problems.add("variations", format!("an experiment has {MIN_VARIATIONS} to {MAX_VARIATIONS} variations, not {n}"));
+            problems.add(
+                "variations",
+                format!("an experiment has {MIN_VARIATIONS} to {MAX_VARIATIONS} variations, not {n}"),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for (i, v) in self.variations.iter().enumerate() {
@@ -361,7 +364,16 @@ mod tests {
         let fields: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap()).collect();
         assert_eq!(
             fields,
-            ["key", "name", "variations[1].key", "coverage", "hash_version", "targeting", "namespace.range", "hypothesis.mde"]
+            [
+                "key",
+                "name",
+                "variations[1].key",
+                "coverage",
+                "hash_version",
+                "targeting",
+                "namespace.range",
+                "hypothesis.mde"
+            ]
         );
     }
 
@@ -379,7 +391,10 @@ mod tests {
     fn unknown_fields_are_refused() {
         let mut v = minimal();
         v["colour"] = json!("blue");
-        assert!(serde_json::from_value::<ExperimentSpec>(v).unwrap_err().to_string().contains("unknown field `colour`"));
+        assert!(serde_json::from_value::<ExperimentSpec>(v)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `colour`"));
     }
 
     #[test]

@@ -99,7 +99,8 @@ mod tests {
         let cases = vectors()["hash"].as_array().unwrap().clone();
         assert!(cases.len() >= 20);
         for case in cases {
-            let (seed, value, version) = (case[0].as_str().unwrap(), case[1].as_str().unwrap(), case[2].as_u64().unwrap());
+            let (seed, value, version) =
+                (case[0].as_str().unwrap(), case[1].as_str().unwrap(), case[2].as_u64().unwrap());
             let got = hash(seed, value, version as u8);
             match case[3].as_f64() {
                 Some(expected) => assert!(got.is_some_and(|g| close(g, expected)), "{case}: got {got:?}"),
@@ -120,15 +121,10 @@ mod tests {
     fn bucket_ranges_match_the_javascript_sdk() {
         for case in vectors()["getBucketRange"].as_array().unwrap() {
             let args = &case[1];
-            let weights: Option<Vec<f64>> =
-                args[2].as_array().map(|w| w.iter().map(|x| x.as_f64().unwrap()).collect());
+            let weights: Option<Vec<f64>> = args[2].as_array().map(|w| w.iter().map(|x| x.as_f64().unwrap()).collect());
             let got = bucket_ranges(args[0].as_u64().unwrap() as usize, args[1].as_f64().unwrap(), weights.as_deref());
-            let expected: Vec<(f64, f64)> = case[2]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap()))
-                .collect();
+            let expected: Vec<(f64, f64)> =
+                case[2].as_array().unwrap().iter().map(|r| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap())).collect();
             assert_eq!(got.len(), expected.len(), "{case}");
             for (g, e) in got.iter().zip(&expected) {
                 assert!(close(g.0, e.0) && close(g.1, e.1), "{case}: got {got:?}");

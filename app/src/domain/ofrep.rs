@@ -20,11 +20,7 @@ pub fn parse_flag_key(flag: &str) -> (&str, bool) {
 pub fn evaluation(flag_key: &str, experiment: &CompiledExperiment, assignment: &Assignment, payload: bool) -> Value {
     let index = assignment.variation_index.unwrap_or(0);
     let variant = &experiment.variation_keys[index];
-    let value = if payload {
-        experiment.payloads[index].clone().unwrap_or_else(|| json!({}))
-    } else {
-        json!(variant)
-    };
+    let value = if payload { experiment.payloads[index].clone().unwrap_or_else(|| json!({})) } else { json!(variant) };
     let reason = match assignment.reason {
         Reason::Assigned => "SPLIT",
         Reason::NotRunning => "DISABLED",
@@ -67,16 +63,25 @@ mod tests {
     fn flag_keys_name_the_experiment_and_the_payload() {
         assert_eq!(parse_flag_key("exp"), ("exp", false));
         assert_eq!(parse_flag_key("exp.payload"), ("exp", true));
-        assert_eq!(flag_keys(&experiment(Status::Running)), [("exp".to_string(), false), ("exp.payload".to_string(), true)]);
+        assert_eq!(
+            flag_keys(&experiment(Status::Running)),
+            [("exp".to_string(), false), ("exp.payload".to_string(), true)]
+        );
     }
 
     #[test]
     fn assigned_units_get_their_variation_as_a_split() {
         let e = experiment(Status::Running);
-        let id = (0..100).map(|i| i.to_string()).find(|id| e.assign(id, &Map::new(), 0.0).variation_index == Some(1)).unwrap();
+        let id = (0..100)
+            .map(|i| i.to_string())
+            .find(|id| e.assign(id, &Map::new(), 0.0).variation_index == Some(1))
+            .unwrap();
         let a = e.assign(&id, &Map::new(), 0.0);
         let v = evaluation("exp", &e, &a, false);
-        assert_eq!((v["value"].as_str(), v["variant"].as_str(), v["reason"].as_str()), (Some("treatment"), Some("treatment"), Some("SPLIT")));
+        assert_eq!(
+            (v["value"].as_str(), v["variant"].as_str(), v["reason"].as_str()),
+            (Some("treatment"), Some("treatment"), Some("SPLIT"))
+        );
         assert_eq!(v["metadata"]["inExperiment"], true);
         let p = evaluation("exp.payload", &e, &a, true);
         assert_eq!(p["value"], json!({"autoplay": true}));

@@ -263,7 +263,9 @@ impl CompiledSignal {
     pub fn matches(&self, occurrence: &Occurrence) -> bool {
         let kind_matches = match self.rule.kind {
             RuleKind::Track => !occurrence.view && occurrence.event == Some(self.rule.event.as_str()),
-            RuleKind::View => occurrence.view && (self.rule.event.is_empty() || occurrence.event == Some(self.rule.event.as_str())),
+            RuleKind::View => {
+                occurrence.view && (self.rule.event.is_empty() || occurrence.event == Some(self.rule.event.as_str()))
+            }
         };
         kind_matches
             && (self.channels.is_empty() || self.channels.iter().any(|c| c == occurrence.channel))
@@ -359,7 +361,8 @@ pub fn merge_states(a: SignalState, b: SignalState, half_life_days: f64) -> Sign
     SignalState {
         matches: a.matches + b.matches,
         last_occurrence: a.last_occurrence.max(b.last_occurrence),
-        score: decayed(a.score, a.score_at, reference, half_life_days) + decayed(b.score, b.score_at, reference, half_life_days),
+        score: decayed(a.score, a.score_at, reference, half_life_days)
+            + decayed(b.score, b.score_at, reference, half_life_days),
         score_at: reference,
     }
 }
@@ -388,7 +391,12 @@ impl Default for IntentConfig {
         let stage = |stage: &str, min_score: f64| StageThreshold { stage: stage.into(), min_score };
         IntentConfig {
             half_life_days: 7.0,
-            stages: vec![stage("curiosity", 0.0), stage("consideration", 3.0), stage("intent", 8.0), stage("readiness", 15.0)],
+            stages: vec![
+                stage("curiosity", 0.0),
+                stage("consideration", 3.0),
+                stage("intent", 8.0),
+                stage("readiness", 15.0),
+            ],
             purchaser_stage: "customer".into(),
         }
     }
@@ -420,7 +428,8 @@ impl IntentConfig {
         if self.stages.first().is_some_and(|s| s.min_score != 0.0) {
             problems.push("the first stage must start at score 0, so every unit has a stage".into());
         }
-        if self.stages.windows(2).any(|w| !(w[0].min_score < w[1].min_score)) {
+        if self.stages.windows(2).any(|w| w[0].min_score.partial_cmp(&w[1].min_score) != Some(std::cmp::Ordering::Less))
+        {
             problems.push("stage thresholds must increase strictly in funnel order".into());
         }
         let mut names: Vec<&str> = self.stages.iter().map(|s| s.stage.as_str()).collect();
@@ -439,7 +448,13 @@ impl IntentConfig {
         if purchased {
             return &self.purchaser_stage;
         }
-        self.stages.iter().rev().find(|s| score >= s.min_score).or(self.stages.first()).map(|s| s.stage.as_str()).unwrap_or("")
+        self.stages
+            .iter()
+            .rev()
+            .find(|s| score >= s.min_score)
+            .or(self.stages.first())
+            .map(|s| s.stage.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -539,7 +554,8 @@ impl PurchaseConfig {
             _ => return Err(format!("a purchase needs the '{}' property (a string)", self.order_id_property)),
         };
         let revenue = self.revenue_properties.iter().find_map(|p| properties.get(p).and_then(Value::as_f64));
-        let currency = properties.get(&self.currency_property).and_then(Value::as_str).map(|c| c.trim().to_ascii_uppercase());
+        let currency =
+            properties.get(&self.currency_property).and_then(Value::as_str).map(|c| c.trim().to_ascii_uppercase());
         Ok(Order { order_id, revenue, currency })
     }
 }
@@ -554,7 +570,10 @@ pub struct Library {
 
 impl Library {
     /// Signals that count this occurrence.
-    pub fn matching<'a>(&'a self, occurrence: &'a Occurrence<'a>) -> impl Iterator<Item = (usize, &'a CompiledSignal)> + 'a {
+    pub fn matching<'a>(
+        &'a self,
+        occurrence: &'a Occurrence<'a>,
+    ) -> impl Iterator<Item = (usize, &'a CompiledSignal)> + 'a {
         self.signals.iter().enumerate().filter(move |(_, s)| s.matches(occurrence))
     }
 
@@ -582,27 +601,118 @@ pub fn starter_library() -> Vec<SignalSpec> {
         properties_schema: BTreeMap::new(),
     };
     let mut library = vec![
-        signal("product-viewed", "Product viewed", "curiosity", 1.0, json!({"event": "Product Viewed"}), "Opened a product page."),
-        signal("product-list-viewed", "Category browsed", "curiosity", 0.5, json!({"event": "Product List Viewed"}), "Browsed a category or list."),
-        signal("products-searched", "Searched the catalogue", "curiosity", 1.0, json!({"event": "Products Searched"}), "Used site search."),
-        signal("repeat-visit", "Repeat visit", "consideration", 2.0,
+        signal(
+            "product-viewed",
+            "Product viewed",
+            "curiosity",
+            1.0,
+            json!({"event": "Product Viewed"}),
+            "Opened a product page.",
+        ),
+        signal(
+            "product-list-viewed",
+            "Category browsed",
+            "curiosity",
+            0.5,
+            json!({"event": "Product List Viewed"}),
+            "Browsed a category or list.",
+        ),
+        signal(
+            "products-searched",
+            "Searched the catalogue",
+            "curiosity",
+            1.0,
+            json!({"event": "Products Searched"}),
+            "Used site search.",
+        ),
+        signal(
+            "repeat-visit",
+            "Repeat visit",
+            "consideration",
+            2.0,
             json!({"type": "view", "repeat": {"after_minutes": 30, "within_days": 30}}),
-            "Came back to the shop at least 30 minutes after a previous page view, within 30 days."),
-        signal("video-watched-75", "Product video watched to 75 %", "consideration", 2.0,
+            "Came back to the shop at least 30 minutes after a previous page view, within 30 days.",
+        ),
+        signal(
+            "video-watched-75",
+            "Product video watched to 75 %",
+            "consideration",
+            2.0,
             json!({"event": "Video Watched", "conditions": {"percent": {"$gte": 75}}}),
-            "Watched at least three quarters of a product video."),
-        signal("size-guide-viewed", "Size guide used", "consideration", 2.0, json!({"event": "Size Guide Viewed"}), "Opened the size guide of a product."),
-        signal("product-reviews-viewed", "Reviews read", "consideration", 1.5, json!({"event": "Product Reviews Viewed"}), "Read a product's reviews."),
-        signal("wishlist-add", "Added to wishlist", "intent", 3.0, json!({"event": "Product Added to Wishlist"}), "Saved a product for later."),
-        signal("price-alert", "Price-drop alert subscribed", "intent", 4.0, json!({"event": "Price Alert Subscribed"}), "Asked to be told when the price drops."),
-        signal("product-added", "Added to cart", "intent", 5.0, json!({"event": "Product Added"}), "Put a product in the cart."),
-        signal("cart-return", "Came back to the cart", "readiness", 4.0,
+            "Watched at least three quarters of a product video.",
+        ),
+        signal(
+            "size-guide-viewed",
+            "Size guide used",
+            "consideration",
+            2.0,
+            json!({"event": "Size Guide Viewed"}),
+            "Opened the size guide of a product.",
+        ),
+        signal(
+            "product-reviews-viewed",
+            "Reviews read",
+            "consideration",
+            1.5,
+            json!({"event": "Product Reviews Viewed"}),
+            "Read a product's reviews.",
+        ),
+        signal(
+            "wishlist-add",
+            "Added to wishlist",
+            "intent",
+            3.0,
+            json!({"event": "Product Added to Wishlist"}),
+            "Saved a product for later.",
+        ),
+        signal(
+            "price-alert",
+            "Price-drop alert subscribed",
+            "intent",
+            4.0,
+            json!({"event": "Price Alert Subscribed"}),
+            "Asked to be told when the price drops.",
+        ),
+        signal(
+            "product-added",
+            "Added to cart",
+            "intent",
+            5.0,
+            json!({"event": "Product Added"}),
+            "Put a product in the cart.",
+        ),
+        signal(
+            "cart-return",
+            "Came back to the cart",
+            "readiness",
+            4.0,
             json!({"event": "Cart Viewed", "repeat": {"after_minutes": 60, "within_days": 7}}),
-            "Viewed the cart again at least an hour after a previous look, within 7 days."),
-        signal("checkout-started", "Checkout started", "readiness", 8.0, json!({"event": "Checkout Started"}), "Began the checkout."),
-        signal("payment-info-entered", "Payment details entered", "readiness", 6.0, json!({"event": "Payment Info Entered"}), "Entered payment details during checkout."),
-        signal("order-completed", "Order completed", "customer", 0.0, json!({"event": "Order Completed"}),
-            "The macro conversion. Weight 0: a purchase sets the stage to customer rather than adding to the score."),
+            "Viewed the cart again at least an hour after a previous look, within 7 days.",
+        ),
+        signal(
+            "checkout-started",
+            "Checkout started",
+            "readiness",
+            8.0,
+            json!({"event": "Checkout Started"}),
+            "Began the checkout.",
+        ),
+        signal(
+            "payment-info-entered",
+            "Payment details entered",
+            "readiness",
+            6.0,
+            json!({"event": "Payment Info Entered"}),
+            "Entered payment details during checkout.",
+        ),
+        signal(
+            "order-completed",
+            "Order completed",
+            "customer",
+            0.0,
+            json!({"event": "Order Completed"}),
+            "The macro conversion. Weight 0: a purchase sets the stage to customer rather than adding to the score.",
+        ),
     ];
     let number = PropertyRule { kind: PropertyType::Number, required: true };
     library[4].properties_schema.insert("percent".into(), number);
@@ -662,7 +772,8 @@ mod tests {
 
     #[test]
     fn repeats_fire_only_inside_their_window() {
-        let cart_return = compile(json!({"event": "Cart Viewed", "repeat": {"after_minutes": 60, "within_days": 7}}), 4.0);
+        let cart_return =
+            compile(json!({"event": "Cart Viewed", "repeat": {"after_minutes": 60, "within_days": 7}}), 4.0);
         let t0 = at("2026-11-01T10:00:00Z");
         let (state, fired) = record_occurrence(&cart_return, None, t0, 7.0);
         assert!(!fired);
@@ -718,7 +829,10 @@ mod tests {
         let library = starter_library();
         let video = CompiledSignal::compile(&library[4], 1).unwrap();
         let text = json!({"percent": "eighty"}).as_object().unwrap().clone();
-        assert_eq!(video.schema_violations(&track("Video Watched", &text)), vec!["'percent' must be number, not string"]);
+        assert_eq!(
+            video.schema_violations(&track("Video Watched", &text)),
+            vec!["'percent' must be number, not string"]
+        );
         let empty = Map::new();
         assert_eq!(video.schema_violations(&track("Video Watched", &empty)), vec!["'percent' is required"]);
         assert!(video.schema_violations(&track("Product Added", &empty)).is_empty());

@@ -21,7 +21,10 @@ pub enum Condition {
     /// None holds (`$nor`).
     NoneOf(Vec<Condition>),
     Not(Box<Condition>),
-    Field { path: String, test: ValueTest },
+    Field {
+        path: String,
+        test: ValueTest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,9 +92,8 @@ impl ValueTest {
         };
         let mut parsed = Vec::with_capacity(operators.len());
         for (op, operand) in operators {
-            let list = || {
-                operand.as_array().cloned().ok_or_else(|| format!("'{op}' on '{path}' takes a list of values"))
-            };
+            let list =
+                || operand.as_array().cloned().ok_or_else(|| format!("'{op}' on '{path}' takes a list of values"));
             parsed.push(match op.as_str() {
                 "$eq" => Operator::Eq(operand.clone()),
                 "$ne" => Operator::Ne(operand.clone()),

@@ -9,6 +9,8 @@ use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
 use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
 use crate::pages::not_found::NotFound;
+use crate::pages::profiles::{ProfilePage, ProfilesPage};
+use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
 use crate::pages::users::UsersPage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -86,6 +88,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("experiments/new") view=NewExperimentPage />
                     <Route path=path!("experiments/:key") view=ExperimentPage />
                     <Route path=path!("experiments/:key/edit") view=EditExperimentPage />
+                    <Route path=path!("signals") view=SignalsPage />
+                    <Route path=path!("signals/new") view=NewSignalPage />
+                    <Route path=path!("signals/:key") view=SignalPage />
+                    <Route path=path!("profiles") view=ProfilesPage />
+                    <Route path=path!("profiles/:id") view=ProfilePage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/api-keys") view=ApiKeysPage />
                 </ParentRoute>

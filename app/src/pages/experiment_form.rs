@@ -19,7 +19,8 @@ pub async fn save_experiment(original_key: Option<String>, spec: String) -> Resu
     crate::error::server_result(
         async {
             let (state, caller) = crate::pages::context::caller().await?;
-            let body: Value = serde_json::from_str(&spec).map_err(|e| AppError::invalid(format!("invalid form data: {e}")))?;
+            let body: Value =
+                serde_json::from_str(&spec).map_err(|e| AppError::invalid(format!("invalid form data: {e}")))?;
             let saved = match original_key.filter(|k| !k.is_empty()) {
                 None => crate::services::experiments::create(&state, &caller, body).await?,
                 Some(key) => crate::services::experiments::update(&state, &caller, &key, body).await?,
@@ -325,7 +326,12 @@ fn ExperimentForm(initial: Option<Experiment>) -> impl IntoView {
     let add_row = move |_| {
         let id = next_id.get_value();
         next_id.set_value(id + 1);
-        rows.update(|r| r.push(VariationRow::new(id, (format!("variation-{}", id + 1), String::new(), String::new(), String::new()))));
+        rows.update(|r| {
+            r.push(VariationRow::new(
+                id,
+                (format!("variation-{}", id + 1), String::new(), String::new(), String::new()),
+            ))
+        });
     };
 
     // An input bound to a signal: `prop:value` so the field follows the signal, `on:input` so the signal follows the field.

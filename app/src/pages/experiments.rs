@@ -177,26 +177,27 @@ fn ExperimentView(
             }
         }
     };
-    let actions = editable.then(|| {
-        let start = can_start.then(|| view! {
+    let actions =
+        editable.then(|| {
+            let start = can_start.then(|| view! {
             <button class="primary" data-testid="start" on:click=transition("running", start_confirm, key.clone())>
                 {start_label}
             </button>
         });
-        let stop = can_stop.then(|| view! {
+            let stop = can_stop.then(|| view! {
             <button class="danger" data-testid="stop"
                 on:click=transition("stopped", "Stop this experiment? Units will no longer be assigned.", key.clone())>
                 "Stop"
             </button>
         });
-        view! {
-            <div class="actions">
-                <a class="button secondary" href=format!("/experiments/{key}/edit")>"Edit"</a>
-                {start}
-                {stop}
-            </div>
-        }
-    });
+            view! {
+                <div class="actions">
+                    <a class="button secondary" href=format!("/experiments/{key}/edit")>"Edit"</a>
+                    {start}
+                    {stop}
+                </div>
+            }
+        });
     let h = e.spec.hypothesis.clone();
     let total_units: i64 = e.exposures.iter().map(|x| x.units).sum();
     view! {
@@ -276,7 +277,11 @@ fn ExperimentView(
 }
 
 fn or_dash(text: &str) -> String {
-    if text.trim().is_empty() { "—".to_string() } else { text.to_string() }
+    if text.trim().is_empty() {
+        "—".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// Asks the person to confirm; on the server (no window) nothing is ever confirmed.

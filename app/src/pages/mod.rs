@@ -7,6 +7,8 @@ pub mod experiments;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod profiles;
+pub mod signals;
 pub mod users;
 
 #[cfg(feature = "ssr")]

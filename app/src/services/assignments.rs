@@ -205,7 +205,9 @@ pub fn log_exposures(
 ) {
     let now = Utc::now();
     for assignment in assignments.iter().filter(|a| a.in_experiment) {
-        if let (Some(experiment), Some(variation_index)) = (snapshot.get(&assignment.experiment), assignment.variation_index) {
+        if let (Some(experiment), Some(variation_index)) =
+            (snapshot.get(&assignment.experiment), assignment.variation_index)
+        {
             state.exposures.record(Exposure {
                 experiment_id: experiment.id,
                 unit_id: unit_id.to_string(),
@@ -229,7 +231,8 @@ pub async fn assign_one(
     caller.require(Access::Assign)?;
     check_unit_id(unit_id)?;
     let snapshot = state.assignments.current();
-    let experiment = snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
+    let experiment =
+        snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
     let attributes = with_intent_stage(state, &snapshot, unit_id, attributes).await?;
     let assignment = snapshot.assign_experiment(experiment, unit_id, &attributes);
     log_exposures(state, &snapshot, unit_id, &attributes, std::slice::from_ref(&assignment));

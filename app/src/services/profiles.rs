@@ -5,7 +5,8 @@ use crate::auth::Caller;
 use crate::domain::access::Access;
 use crate::domain::signals::{self, Intent};
 use crate::error::AppError;
-use crate::model::{Profile, ProfileSummary, TimelineEvent};
+pub use crate::model::{HourStats, IngestStats, Timeline};
+use crate::model::{Profile, ProfileSummary};
 use crate::services::signals::intent_config;
 use crate::state::AppState;
 use crate::storage::{ingest, profiles, Db};
@@ -27,7 +28,9 @@ async fn intent_of(db: &Db, profile: i64, purchased: bool, now: DateTime<Utc>) -
 pub async fn get(db: &Db, caller: &Caller, id: &str) -> Result<Profile, AppError> {
     caller.require(Access::Read)?;
     let profile = resolve(db, id).await?;
-    let record = profiles::find(db, profile).await?.ok_or_else(|| AppError::not_found(format!("no profile has the id '{id}'")))?;
+    let record = profiles::find(db, profile)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no profile has the id '{id}'")))?;
     Ok(Profile {
         id: record.id,
         ids: profiles::identities(db, profile).await?,
@@ -43,19 +46,16 @@ pub async fn get(db: &Db, caller: &Caller, id: &str) -> Result<Profile, AppError
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Timeline {
-    pub events: Vec<TimelineEvent>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
-    pub next_before: Option<String>,
-}
-
 pub const MAX_TIMELINE_PAGE: i64 = 500;
 
 /// `before` is an RFC 3339 time, or the `next_before` cursor of a previous page (`<time>~<row>`), which also
 /// splits events that share a time.
 fn parse_before(text: &str) -> Result<(DateTime<Utc>, Option<i64>), AppError> {
-    let invalid = || AppError::invalid(format!("before must be an RFC 3339 time such as 2026-11-25T10:00:00Z or a next_before cursor, not '{text}'"));
+    let invalid = || {
+        AppError::invalid(format!(
+            "before must be an RFC 3339 time such as 2026-11-25T10:00:00Z or a next_before cursor, not '{text}'"
+        ))
+    };
     let (time, row) = match text.split_once('~') {
         Some((time, row)) => (time, Some(row.parse::<i64>().map_err(|_| invalid())?)),
         None => (text, None),
@@ -64,7 +64,13 @@ fn parse_before(text: &str) -> Result<(DateTime<Utc>, Option<i64>), AppError> {
     Ok((time, row))
 }
 
-pub async fn timeline(db: &Db, caller: &Caller, id: &str, limit: Option<i64>, before: Option<&str>) -> Result<Timeline, AppError> {
+pub async fn timeline(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+    limit: Option<i64>,
+    before: Option<&str>,
+) -> Result<Timeline, AppError> {
     caller.require(Access::Read)?;
     let limit = limit.unwrap_or(50);
     if !(1..=MAX_TIMELINE_PAGE).contains(&limit) {
@@ -74,7 +80,10 @@ pub async fn timeline(db: &Db, caller: &Caller, id: &str, limit: Option<i64>, be
     let profile = resolve(db, id).await?;
     let rows = profiles::timeline(db, profile, limit, before).await?;
     let next_before = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|((time, row), _)| format!("{}~{row}", time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))))
+        .then(|| {
+            rows.last()
+                .map(|((time, row), _)| format!("{}~{row}", time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+        })
         .flatten();
     Ok(Timeline { events: rows.into_iter().map(|(_, event)| event).collect(), next_before })
 }
@@ -122,7 +131,12 @@ pub async fn unit_intent(db: &Db, caller: &Caller, unit_id: &str) -> Result<Unit
     })
 }
 
-pub async fn search(db: &Db, caller: &Caller, query: &str, stage: Option<&str>) -> Result<Vec<ProfileSummary>, AppError> {
+pub async fn search(
+    db: &Db,
+    caller: &Caller,
+    query: &str,
+    stage: Option<&str>,
+) -> Result<Vec<ProfileSummary>, AppError> {
     caller.require(Access::Read)?;
     profiles::search(db, query.trim(), stage.filter(|s| !s.is_empty()), 50).await
 }
@@ -135,7 +149,12 @@ pub struct OptOutState {
 }
 
 /// Stops (or resumes) storing events and personalizing for the person behind `id`, from the next request on.
-pub async fn set_opted_out(state: &AppState, caller: &Caller, id: &str, opted_out: bool) -> Result<OptOutState, AppError> {
+pub async fn set_opted_out(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    opted_out: bool,
+) -> Result<OptOutState, AppError> {
     caller.require(Access::Ingest)?;
     let id = id.trim();
     if id.is_empty() || id.chars().count() > 256 {
@@ -149,26 +168,6 @@ pub async fn set_opted_out(state: &AppState, caller: &Caller, id: &str, opted_ou
 }
 
 /// Ingestion counters over the last `hours` hours: totals, per source and per hour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IngestStats {
-    pub since: DateTime<Utc>,
-    /// accepted, duplicates, consent_dropped, opted_out, schema_violations, rejected (all codes).
-    pub totals: BTreeMap<String, i64>,
-    /// Rejections by code.
-    pub rejected: BTreeMap<String, i64>,
-    pub sources: BTreeMap<String, BTreeMap<String, i64>>,
-    pub hours: Vec<HourStats>,
-    /// Events waiting to be committed right now.
-    pub in_flight: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HourStats {
-    pub hour: DateTime<Utc>,
-    pub source: String,
-    pub counts: BTreeMap<String, i64>,
-}
-
 pub async fn ingest_stats(state: &AppState, caller: &Caller, hours: Option<i64>) -> Result<IngestStats, AppError> {
     caller.require(Access::Read)?;
     let hours = hours.unwrap_or(48);

@@ -46,7 +46,9 @@ pub async fn update(state: &AppState, caller: &Caller, change: SettingsChange) -
     let now = Utc::now();
     if let Some(holdout) = change.global_holdout {
         if !(0.0..=MAX_HOLDOUT).contains(&holdout) {
-            return Err(AppError::invalid(format!("global_holdout must be between 0 and {MAX_HOLDOUT}, not {holdout}")));
+            return Err(AppError::invalid(format!(
+                "global_holdout must be between 0 and {MAX_HOLDOUT}, not {holdout}"
+            )));
         }
     }
     if let Some(intent) = &change.intent {

@@ -4,8 +4,11 @@
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
-use crate::domain::signals::{self, CompiledSignal, IntentConfig, Library, Occurrence, PurchaseConfig, SignalSpec, SignalStatus};
+use crate::domain::signals::{
+    self, CompiledSignal, IntentConfig, Library, Occurrence, PurchaseConfig, SignalSpec, SignalStatus,
+};
 use crate::error::AppError;
+pub use crate::model::Preview;
 use crate::model::{Signal, VolumePoint};
 use crate::state::AppState;
 use crate::storage::signals::{self as store, Change};
@@ -31,7 +34,9 @@ pub async fn purchase_config(db: &Db) -> Result<PurchaseConfig, AppError> {
 
 async fn read_setting<T: Default + for<'de> Deserialize<'de>>(db: &Db, name: &str) -> Result<T, AppError> {
     match settings::get(db, name).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|e| AppError::internal(format!("setting '{name}' is unreadable: {e}"))),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| AppError::internal(format!("setting '{name}' is unreadable: {e}")))
+        }
         None => Ok(T::default()),
     }
 }
@@ -93,13 +98,19 @@ pub async fn list(db: &Db, caller: &Caller, filter: &SignalFilter) -> Result<Vec
         .into_iter()
         .filter(|s| filter.stage.as_deref().is_none_or(|stage| stage.is_empty() || s.spec.stage == stage))
         .filter(|s| {
-            filter.channel.as_deref().is_none_or(|c| c.is_empty() || s.spec.channels.is_empty() || s.spec.channels.iter().any(|x| x == c))
+            filter
+                .channel
+                .as_deref()
+                .is_none_or(|c| c.is_empty() || s.spec.channels.is_empty() || s.spec.channels.iter().any(|x| x == c))
         })
         .filter(|s| status.is_none_or(|status| s.status == status))
         .collect();
     let rank = |stage: &str| stages.iter().position(|s| s == stage).unwrap_or(usize::MAX);
     list.sort_by(|a, b| {
-        rank(&a.spec.stage).cmp(&rank(&b.spec.stage)).then(b.spec.weight.total_cmp(&a.spec.weight)).then(a.spec.key.cmp(&b.spec.key))
+        rank(&a.spec.stage)
+            .cmp(&rank(&b.spec.stage))
+            .then(b.spec.weight.total_cmp(&a.spec.weight))
+            .then(a.spec.key.cmp(&b.spec.key))
     });
     Ok(list)
 }
@@ -118,7 +129,8 @@ async fn find(db: &Db, key: &str) -> Result<Signal, AppError> {
 }
 
 async fn parse_spec(db: &Db, json: Value) -> Result<SignalSpec, AppError> {
-    let spec: SignalSpec = serde_json::from_value(json).map_err(|e| AppError::invalid(format!("invalid signal: {e}")))?;
+    let spec: SignalSpec =
+        serde_json::from_value(json).map_err(|e| AppError::invalid(format!("invalid signal: {e}")))?;
     let spec = spec.normalized();
     let stages = intent_config(db).await?.stage_names();
     spec.validate(&stages).map_err(|problems| AppError::invalid(problems.to_string()))?;
@@ -139,8 +151,13 @@ pub async fn create(state: &AppState, caller: &Caller, body: Value) -> Result<Si
         return Err(AppError::conflict(format!("a signal with the key '{}' already exists", spec.key)));
     }
     let detail = serde_json::to_value(&spec).map_err(AppError::internal)?;
-    store::insert(&state.db, std::slice::from_ref(&spec), Utc::now(), Change { actor: &caller.label(), action: "created", detail })
-        .await?;
+    store::insert(
+        &state.db,
+        std::slice::from_ref(&spec),
+        Utc::now(),
+        Change { actor: &caller.label(), action: "created", detail },
+    )
+    .await?;
     crate::services::configuration_changed(state).await?;
     get(&state.db, caller, &spec.key).await
 }
@@ -158,7 +175,8 @@ pub async fn update(state: &AppState, caller: &Caller, key: &str, patch: Value) 
     let status = match patch.remove("status") {
         None => None,
         Some(Value::String(text)) => Some(
-            SignalStatus::parse(&text).ok_or_else(|| AppError::invalid(format!("unknown status '{text}': expected active or deprecated")))?,
+            SignalStatus::parse(&text)
+                .ok_or_else(|| AppError::invalid(format!("unknown status '{text}': expected active or deprecated")))?,
         ),
         Some(other) => return Err(AppError::invalid(format!("status must be a string, not {other}"))),
     };
@@ -166,25 +184,67 @@ pub async fn update(state: &AppState, caller: &Caller, key: &str, patch: Value) 
     let mut document = serde_json::to_value(&current.spec).map_err(AppError::internal)?;
     json_patch::merge(&mut document, &Value::Object(patch));
     let next = parse_spec(&state.db, document).await?;
-    if next.key != current.spec.key {
-        return Err(AppError::conflict("the key of a signal cannot change; create a new signal and deprecate this one"));
-    }
     let status = status.unwrap_or(current.status);
+    apply(state, caller, current, next, status).await
+}
+
+/// Replaces the signal's whole definition (what the editor sends: a field left out is cleared, where a merge
+/// patch would keep it); status stays.
+pub async fn replace(state: &AppState, caller: &Caller, key: &str, body: Value) -> Result<Signal, AppError> {
+    caller.require(Access::Write)?;
+    let mut body = body;
+    if let Value::Object(object) = &mut body {
+        for managed in ["version", "status", "created_at", "updated_at", "versions", "history"] {
+            object.remove(managed);
+        }
+    }
+    let current = find(&state.db, key).await?;
+    let next = parse_spec(&state.db, body).await?;
+    let status = current.status;
+    apply(state, caller, current, next, status).await
+}
+
+async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    current: Signal,
+    next: SignalSpec,
+    status: SignalStatus,
+) -> Result<Signal, AppError> {
+    let key = current.spec.key.clone();
+    if next.key != current.spec.key {
+        return Err(AppError::conflict(
+            "the key of a signal cannot change; create a new signal and deprecate this one",
+        ));
+    }
     let new_version = current.spec.rule_changed(&next);
     let detail = changed_fields(&current.spec, &next, current.status, status)?;
     let action = if new_version { "new version" } else { "edited" };
-    store::update(&state.db, &current, &next, status, new_version, Utc::now(), Change { actor: &caller.label(), action, detail })
-        .await?;
+    store::update(
+        &state.db,
+        &current,
+        &next,
+        status,
+        new_version,
+        Utc::now(),
+        Change { actor: &caller.label(), action, detail },
+    )
+    .await?;
     crate::services::configuration_changed(state).await?;
-    get(&state.db, caller, key).await
+    get(&state.db, caller, &key).await
 }
 
 /// Deprecates (stops matching new events; history and data stay) or reactivates a signal.
-pub async fn set_status(state: &AppState, caller: &Caller, key: &str, status: SignalStatus) -> Result<Signal, AppError> {
+pub async fn set_status(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    status: SignalStatus,
+) -> Result<Signal, AppError> {
     caller.require(Access::Write)?;
     let current = find(&state.db, key).await?;
     if current.status == status {
-        return Ok(get(&state.db, caller, key).await?);
+        return get(&state.db, caller, key).await;
     }
     let action = match status {
         SignalStatus::Active => "reactivated",
@@ -197,10 +257,16 @@ pub async fn set_status(state: &AppState, caller: &Caller, key: &str, status: Si
 }
 
 /// The fields that differ, old and new, for the history.
-fn changed_fields(old: &SignalSpec, new: &SignalSpec, old_status: SignalStatus, new_status: SignalStatus) -> Result<Value, AppError> {
-    let (Value::Object(before), Value::Object(after)) =
-        (serde_json::to_value(old).map_err(AppError::internal)?, serde_json::to_value(new).map_err(AppError::internal)?)
-    else {
+fn changed_fields(
+    old: &SignalSpec,
+    new: &SignalSpec,
+    old_status: SignalStatus,
+    new_status: SignalStatus,
+) -> Result<Value, AppError> {
+    let (Value::Object(before), Value::Object(after)) = (
+        serde_json::to_value(old).map_err(AppError::internal)?,
+        serde_json::to_value(new).map_err(AppError::internal)?,
+    ) else {
         return Ok(json!({}));
     };
     let mut detail = Map::new();
@@ -213,17 +279,6 @@ fn changed_fields(old: &SignalSpec, new: &SignalSpec, old_status: SignalStatus, 
         detail.insert("status".into(), json!({"from": old_status.as_str(), "to": new_status.as_str()}));
     }
     Ok(Value::Object(detail))
-}
-
-/// What a rule would have matched over the last days: the editor's live preview.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Preview {
-    pub since: DateTime<Utc>,
-    pub units: usize,
-    pub matches: usize,
-    pub by_channel: BTreeMap<String, usize>,
-    /// More candidate events existed than were examined; the numbers are lower bounds.
-    pub truncated: bool,
 }
 
 pub const PREVIEW_DAYS: i64 = 7;
@@ -279,7 +334,12 @@ pub async fn preview(db: &Db, caller: &Caller, body: Value) -> Result<Preview, A
 }
 
 /// Daily matches per channel over the last `days` days, per signal.
-pub async fn volume(db: &Db, caller: &Caller, key: Option<&str>, days: i64) -> Result<BTreeMap<String, Vec<VolumePoint>>, AppError> {
+pub async fn volume(
+    db: &Db,
+    caller: &Caller,
+    key: Option<&str>,
+    days: i64,
+) -> Result<BTreeMap<String, Vec<VolumePoint>>, AppError> {
     caller.require(Access::Read)?;
     let since = (Utc::now() - Duration::days(days.clamp(1, 365) - 1)).date_naive();
     let mut by_signal: BTreeMap<String, Vec<VolumePoint>> = BTreeMap::new();

@@ -57,11 +57,17 @@ pub struct NewChange<'a> {
     pub detail: Value,
 }
 
-pub async fn insert(db: &Db, spec: &ExperimentSpec, now: DateTime<Utc>, change: NewChange<'_>) -> Result<Experiment, AppError> {
+pub async fn insert(
+    db: &Db,
+    spec: &ExperimentSpec,
+    now: DateTime<Utc>,
+    change: NewChange<'_>,
+) -> Result<Experiment, AppError> {
     let insert = format!(
         "INSERT INTO experiments (key, status, spec, created_at, updated_at) VALUES ($1, 'draft', $2, $3, $3) RETURNING {COLUMNS}"
     );
-    let history = "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
+    let history =
+        "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let result: Result<ExperimentRow, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&insert).bind(&spec.key).bind(Json(spec)).bind(now).fetch_one(&mut *tx).await?;
@@ -88,12 +94,19 @@ pub struct Update<'a> {
     pub concluded_at: Option<DateTime<Utc>>,
 }
 
-pub async fn update(db: &Db, id: i64, next: Update<'_>, now: DateTime<Utc>, change: NewChange<'_>) -> Result<Experiment, AppError> {
+pub async fn update(
+    db: &Db,
+    id: i64,
+    next: Update<'_>,
+    now: DateTime<Utc>,
+    change: NewChange<'_>,
+) -> Result<Experiment, AppError> {
     let update = format!(
         "UPDATE experiments SET spec = $1, status = $2, started_at = $3, stopped_at = $4, concluded_at = $5, updated_at = $6 \
          WHERE id = $7 RETURNING {COLUMNS}"
     );
-    let history = "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
+    let history =
+        "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let row: ExperimentRow = on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&update)

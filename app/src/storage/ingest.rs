@@ -550,7 +550,9 @@ where
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut query = sqlx::QueryBuilder::new("INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) ");
+    let mut query = sqlx::QueryBuilder::new(
+        "INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) ",
+    );
     query.push_values(states, |mut row, (profile, key, state)| {
         row.push_bind(*profile)
             .push_bind(*key)
@@ -567,7 +569,12 @@ where
 }
 
 fn occurrence_of(event: &Event) -> Occurrence<'_> {
-    Occurrence { view: event.kind.is_view(), event: event.event.as_deref(), channel: &event.channel, properties: &event.properties }
+    Occurrence {
+        view: event.kind.is_view(),
+        event: event.event.as_deref(),
+        channel: &event.channel,
+        properties: &event.properties,
+    }
 }
 
 /// Folds a stitched-away profile into the one that remains. Traits of the remaining profile win; an opt-out on
@@ -593,7 +600,10 @@ fn merge_profiles(won: &mut ProfileRow, lost: ProfileRow) {
 }
 
 /// Ingest counters since `since`: (source, hour, metric, count).
-pub async fn ingest_stats(db: &Db, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>, String, i64)>, AppError> {
+pub async fn ingest_stats(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>, String, i64)>, AppError> {
     let sql = "SELECT source, hour, metric, count FROM ingest_stats WHERE hour >= $1 ORDER BY hour, source, metric";
     Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)?)
 }

@@ -31,24 +31,28 @@ pub async fn resolve(db: &Db, id: &str) -> Result<Option<i64>, AppError> {
 }
 
 pub async fn find(db: &Db, profile: i64) -> Result<Option<ProfileRecord>, AppError> {
-    let sql = "SELECT id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage \
+    let sql =
+        "SELECT id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage \
                FROM profiles WHERE id = $1";
     Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_optional(pool).await)?)
 }
 
 pub async fn identities(db: &Db, profile: i64) -> Result<Vec<Identity>, AppError> {
     let sql = "SELECT id, kind, first_seen FROM identities WHERE profile_id = $1 ORDER BY first_seen, id";
-    let rows: Vec<(String, String, DateTime<Utc>)> = on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_all(pool).await)?;
+    let rows: Vec<(String, String, DateTime<Utc>)> =
+        on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(|(id, kind, first_seen)| Identity { id, kind, first_seen }).collect())
 }
 
 pub async fn signal_states(db: &Db, profile: i64) -> Result<Vec<(String, SignalState)>, AppError> {
     let sql = "SELECT signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id = $1";
-    let rows: Vec<(String, i64, DateTime<Utc>, f64, DateTime<Utc>)> =
-        on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_all(pool).await)?;
+    type Row = (String, i64, DateTime<Utc>, f64, DateTime<Utc>);
+    let rows: Vec<Row> = on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_all(pool).await)?;
     Ok(rows
         .into_iter()
-        .map(|(key, matches, last_occurrence, score, score_at)| (key, SignalState { matches, last_occurrence, score, score_at }))
+        .map(|(key, matches, last_occurrence, score, score_at)| {
+            (key, SignalState { matches, last_occurrence, score, score_at })
+        })
         .collect())
 }
 
@@ -88,19 +92,24 @@ pub async fn timeline(
         on_pool!(db, pool => sqlx::query_as(sql).bind(profile).bind(time).bind(row).bind(limit).fetch_all(pool).await)?;
     Ok(rows
         .into_iter()
-        .map(|r| ((r.timestamp, r.id), TimelineEvent {
-            message_id: r.message_id,
-            kind: r.kind,
-            event: r.event,
-            user_id: r.user_id,
-            anonymous_id: r.anonymous_id,
-            timestamp: r.timestamp,
-            received_at: r.received_at,
-            channel: r.channel,
-            properties: r.properties.0,
-            context: r.context.0,
-            schema_violations: r.schema_violations.map(|v| v.0),
-        }))
+        .map(|r| {
+            (
+                (r.timestamp, r.id),
+                TimelineEvent {
+                    message_id: r.message_id,
+                    kind: r.kind,
+                    event: r.event,
+                    user_id: r.user_id,
+                    anonymous_id: r.anonymous_id,
+                    timestamp: r.timestamp,
+                    received_at: r.received_at,
+                    channel: r.channel,
+                    properties: r.properties.0,
+                    context: r.context.0,
+                    schema_violations: r.schema_violations.map(|v| v.0),
+                },
+            )
+        })
         .collect())
 }
 
@@ -123,7 +132,8 @@ pub async fn search(db: &Db, query: &str, stage: Option<&str>, limit: i64) -> Re
     let mut summaries = Vec::with_capacity(rows.len());
     for row in rows {
         let ids: Vec<String> = identities(db, row.id).await?.into_iter().map(|i| i.id).collect();
-        let matching: Vec<String> = ids.iter().filter(|id| !query.is_empty() && id.starts_with(query)).cloned().collect();
+        let matching: Vec<String> =
+            ids.iter().filter(|id| !query.is_empty() && id.starts_with(query)).cloned().collect();
         summaries.push(ProfileSummary {
             id: row.id,
             ids: if matching.is_empty() { ids.into_iter().take(3).collect() } else { matching },
@@ -141,7 +151,13 @@ pub async fn search(db: &Db, query: &str, stage: Option<&str>, limit: i64) -> Re
 
 /// Opts the person behind `id` out of (or back into) storage and personalization. An unknown id gets a profile,
 /// so that their first event is already refused.
-pub async fn set_opted_out(db: &Db, id: &str, opted_out: bool, first_stage: &str, now: DateTime<Utc>) -> Result<i64, AppError> {
+pub async fn set_opted_out(
+    db: &Db,
+    id: &str,
+    opted_out: bool,
+    first_stage: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, AppError> {
     let is_postgres = db.backend() == Backend::Postgres;
     on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;

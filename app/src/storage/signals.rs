@@ -127,7 +127,10 @@ pub async fn history(db: &Db, key: &str) -> Result<Vec<SignalChange>, AppError> 
     let sql = "SELECT at, actor, action, detail FROM signal_changes WHERE key = $1 ORDER BY at DESC, id DESC";
     let rows: Vec<(DateTime<Utc>, String, String, Json<Value>)> =
         on_pool!(db, pool => sqlx::query_as(sql).bind(key).fetch_all(pool).await)?;
-    Ok(rows.into_iter().map(|(at, actor, action, detail)| SignalChange { at, actor, action, detail: detail.0 }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(at, actor, action, detail)| SignalChange { at, actor, action, detail: detail.0 })
+        .collect())
 }
 
 /// Daily matches per channel since `since` (all versions), oldest first.
