@@ -64,10 +64,16 @@ test('an editor creates and starts an experiment, and the API assigns from it', 
   assert.equal(assignment.reason, 'assigned');
   assert.ok(['control', 'treatment'].includes(assignment.variation));
 
-  // The experiment page counts the exposure.
-  await page.reload();
-  await page.waitForSelector('[data-testid="variations-table"]');
-  await page.waitForFunction(() => /1 units exposed/.test(document.body.textContent), null, { timeout: 10_000 });
+  // The experiment page counts the exposure once the exposure writer has stored it (off the request path, so
+  // the page is reloaded until it shows, for at most 15 s).
+  let shown = false;
+  for (let attempt = 0; attempt < 30 && !shown; attempt++) {
+    await page.reload();
+    await page.waitForSelector('[data-testid="variations-table"]');
+    shown = /1 units exposed/.test(await page.textContent('body'));
+    if (!shown) await page.waitForTimeout(500);
+  }
+  assert.ok(shown, 'the exposure is counted on the experiment page');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

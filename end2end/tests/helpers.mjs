@@ -33,3 +33,13 @@ export async function newPage(browser) {
 export async function waitHydrated(page) {
   await page.waitForFunction(() => document.body?.dataset.hydrated === 'true', null, { timeout: 30_000 });
 }
+
+// Signs the e2e admin in through the login form and waits for the signed-in layout.
+export async function signIn(page) {
+  await page.goto(`${BASE_URL}/login`);
+  await waitHydrated(page);
+  await page.fill('input[name="email"]', ADMIN_EMAIL);
+  await page.fill('input[name="password"]', ADMIN_PASSWORD);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('header.topbar .user-email');
+}

@@ -2,20 +2,11 @@
 // fed by real ingested events, a rule change that makes a new version, deprecation; then the shopper's profile.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, ADMIN_EMAIL, ADMIN_PASSWORD, launch, newPage, waitHydrated } from './helpers.mjs';
+import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function signIn(page) {
-  await page.goto(`${BASE_URL}/login`);
-  await waitHydrated(page);
-  await page.fill('input[name="email"]', ADMIN_EMAIL);
-  await page.fill('input[name="password"]', ADMIN_PASSWORD);
-  await page.click('button[type="submit"]');
-  await page.waitForSelector('header.topbar .user-email');
-}
 
 async function ingestKey(page) {
   const key = await page.request.post(`${BASE_URL}/api/v1/api-keys`, { data: { name: `e2e-ingest-${Date.now()}`, scopes: ['ingest', 'read'] } });

@@ -2,7 +2,7 @@
 //! by its top signals) and cross-channel timeline.
 
 use crate::components::feedback::LoadError;
-use crate::components::format_time;
+use crate::components::{format_time, stage_badge};
 use crate::error::AppError;
 use crate::model::{Profile, ProfileSummary, Timeline, TimelineEvent};
 use leptos::prelude::*;
@@ -79,10 +79,6 @@ pub fn ProfilesPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn stage_badge(stage: &str) -> impl IntoView {
-    view! { <span class=format!("badge stage stage-{stage}") data-testid="stage">{stage.to_string()}</span> }
 }
 
 #[component]

@@ -2,7 +2,7 @@
 //! and the editor (rule, weight, stage, channels, schema) with a live preview of what a rule would have matched.
 
 use crate::components::feedback::{ActionError, LoadError};
-use crate::components::format_time;
+use crate::components::{format_time, stage_badge};
 use crate::domain::signals::{SignalSpec, SignalStatus};
 use crate::error::AppError;
 use crate::model::{IngestStats, Preview, Signal, VolumePoint};
@@ -119,10 +119,6 @@ pub async fn preview_signal(spec: String) -> Result<Preview, AppError> {
         }
         .await,
     )
-}
-
-fn stage_badge(stage: &str) -> impl IntoView {
-    view! { <span class=format!("badge stage stage-{stage}")>{stage.to_string()}</span> }
 }
 
 fn status_badge(status: SignalStatus) -> impl IntoView {
