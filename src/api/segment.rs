@@ -13,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -40,11 +41,32 @@ pub fn router() -> Router<AppState> {
         .layer(cors)
 }
 
-async fn unknown(uri: Uri) -> AppError {
-    AppError::not_found(format!(
+/// An error in the tracking API's shape: Segment's (and the SDKs' parsers) read `code` and `message` at the top
+/// level; intentlab's usual `error` envelope is kept alongside, so either kind of client understands it.
+pub struct TrackingError(AppError);
+
+impl From<AppError> for TrackingError {
+    fn from(err: AppError) -> Self {
+        TrackingError(err)
+    }
+}
+
+impl IntoResponse for TrackingError {
+    fn into_response(self) -> Response {
+        let (code, message) = (self.0.code(), self.0.public_message());
+        let mut response = self.0.into_response();
+        *response.body_mut() = axum::body::Body::from(
+            json!({"code": code, "message": message, "error": {"code": code, "message": message}}).to_string(),
+        );
+        response
+    }
+}
+
+async fn unknown(uri: Uri) -> TrackingError {
+    TrackingError(AppError::not_found(format!(
         "no tracking endpoint at {}; use /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/alias or /v1/batch",
         uri.path()
-    ))
+    )))
 }
 
 /// The caller: the `Authorization` header when present, else the body's `writeKey`.
@@ -74,23 +96,27 @@ async fn object_body(
 }
 
 /// One event; its type comes from the path. A refused event is a 400 naming the reason.
-async fn single(kind: &'static str, State(state): State<AppState>, request: Request) -> Result<Json<Value>, AppError> {
+async fn single(
+    kind: &'static str,
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, TrackingError> {
     let (caller, mut event) = object_body(&state, request, MAX_EVENT_BYTES).await?;
     event.remove("writeKey");
     event.insert("type".into(), json!(kind));
     let response =
         ingest::ingest(&state, &caller, &[Value::Object(event)], Dialect::Segment, &BatchDefaults::default()).await?;
     if let Some(rejection) = response.rejected.first() {
-        return Err(AppError::invalid(format!("{} ({})", rejection.message, rejection.code)));
+        return Err(AppError::invalid(format!("{} ({})", rejection.message, rejection.code)).into());
     }
     Ok(Json(json!({"success": true})))
 }
 
 /// `{"batch": [...], "context": {...}, "sentAt": ...}`: events of every type at once.
-async fn batch(State(state): State<AppState>, request: Request) -> Result<Json<Value>, AppError> {
+async fn batch(State(state): State<AppState>, request: Request) -> Result<Json<Value>, TrackingError> {
     let (caller, mut body) = object_body(&state, request, MAX_BATCH_BYTES).await?;
     let Some(Value::Array(events)) = body.remove("batch") else {
-        return Err(AppError::invalid("a batch body needs a 'batch' array of events"));
+        return Err(AppError::invalid("a batch body needs a 'batch' array of events").into());
     };
     let defaults = BatchDefaults {
         sent_at: body.remove("sentAt"),
