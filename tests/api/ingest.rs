@@ -165,6 +165,15 @@ async fn events_without_analytics_consent_are_counted_not_stored() {
     assert!(!timeline.to_string().contains("198.51.100.7"), "the IP is never stored");
     let stats = get_json(&app, &key, "/api/v1/ingest/stats").await;
     assert_eq!(stats["totals"]["consent_dropped"], 1);
+
+    // A known person who withdraws consent: the event is not stored, the withdrawal is.
+    let mut withdrawn = track("c3", "anon-c2", "Product Viewed", json!({}));
+    withdrawn["context"] = json!({"consent": {"analytics": false, "personalization": false}});
+    assert_eq!(ingest_ok(&app, &key, json!([withdrawn])).await["consent_dropped"], 1);
+    let profile = get_json(&app, &key, "/api/v1/profiles/anon-c2").await;
+    assert_eq!(profile["consent"], json!({"analytics": false, "personalization": false}));
+    let timeline = get_json(&app, &key, "/api/v1/profiles/anon-c2/events").await;
+    assert_eq!(timeline["events"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

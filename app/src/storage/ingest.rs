@@ -143,6 +143,12 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let mut merged_into: HashMap<i64, i64> = HashMap::new();
         for (submission, event) in &events {
             if !event.consent.allows(Consent::ANALYTICS) {
+                // The event is not kept, but a known person's withdrawn consent must be: it governs what is done
+                // with the data already stored about them.
+                if let Some(row) = event.ids().find_map(|id| owner.get(id)).and_then(|p| profiles.get_mut(p)) {
+                    row.consent.0.extend(event.consent.0.iter().map(|(k, v)| (k.clone(), *v)));
+                    dirty.insert(row.id);
+                }
                 fates.push(Fate::ConsentDropped);
                 continue;
             }
