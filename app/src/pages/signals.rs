@@ -588,8 +588,21 @@ fn SignalEditor(signal: Option<Signal>, stages: Vec<String>, save: ServerAction<
             stages.with_value(|s| draft.to_spec(s)).ok().map(|spec| spec.to_string())
         })
     });
+    // Ask the server once typing pauses, not at every keystroke.
+    let settled_rule = RwSignal::new(rule.get_untracked());
+    Effect::new(move |_| {
+        let typed = rule.get();
+        leptos::leptos_dom::helpers::set_timeout(
+            move || {
+                if rule.get_untracked() == typed && settled_rule.get_untracked() != typed {
+                    settled_rule.set(typed);
+                }
+            },
+            std::time::Duration::from_millis(400),
+        );
+    });
     let preview = Resource::new(
-        move || rule.get(),
+        move || settled_rule.get(),
         |spec| async move {
             match spec {
                 Some(spec) => Some(preview_signal(spec).await),
