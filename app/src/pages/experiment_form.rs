@@ -70,7 +70,8 @@ fn percent(field: &str, text: &str, problems: &mut Vec<String>) -> Option<f64> {
     }
 }
 
-fn json_text(field: &str, text: &str, problems: &mut Vec<String>) -> Value {
+/// A form's JSON field: `Null` when left empty; a parse error becomes a problem named after the field.
+pub(crate) fn json_text(field: &str, text: &str, problems: &mut Vec<String>) -> Value {
     if text.trim().is_empty() {
         return Value::Null;
     }

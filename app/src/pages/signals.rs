@@ -6,6 +6,7 @@ use crate::components::{format_time, stage_badge};
 use crate::domain::signals::{SignalSpec, SignalStatus};
 use crate::error::AppError;
 use crate::model::{IngestStats, Preview, Signal, VolumePoint};
+use crate::pages::experiment_form::json_text;
 use crate::pages::experiments::can_edit;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -379,19 +380,15 @@ impl SignalForm {
                 None
             })
         };
-        let json_field = |field: &str, text: &str, problems: &mut Vec<String>| -> Option<Value> {
-            let text = text.trim();
-            if text.is_empty() {
-                return None;
-            }
-            serde_json::from_str(text).map_err(|e| problems.push(format!("{field}: not valid JSON ({e})"))).ok()
-        };
         let weight = number("weight", &self.weight, &mut problems);
         if weight.is_none() && self.weight.trim().is_empty() {
             problems.push("weight: is required".into());
         }
-        let conditions = json_field("conditions", &self.conditions, &mut problems);
-        let schema = json_field("property schema", &self.properties_schema, &mut problems).unwrap_or(json!({}));
+        let conditions = json_text("conditions", &self.conditions, &mut problems);
+        let schema = match json_text("property schema", &self.properties_schema, &mut problems) {
+            Value::Null => json!({}),
+            schema => schema,
+        };
         let after = number("repeat after (minutes)", &self.repeat_after_minutes, &mut problems);
         let within = number("repeat within (days)", &self.repeat_within_days, &mut problems);
         let repeat = match (after, within) {
@@ -405,7 +402,7 @@ impl SignalForm {
         let mut rule = Map::new();
         rule.insert("type".into(), json!(if self.kind == "view" { "view" } else { "track" }));
         rule.insert("event".into(), json!(self.event.trim()));
-        rule.insert("conditions".into(), conditions.unwrap_or(Value::Null));
+        rule.insert("conditions".into(), conditions);
         rule.insert("repeat".into(), repeat);
         let spec = json!({
             "key": self.key.trim(),

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
-use crate::domain::signals::{self, Intent};
+use crate::domain::signals::{self, Intent, IntentConfig};
 use crate::error::AppError;
 pub use crate::model::{HourStats, IngestStats, Timeline};
 use crate::model::{Profile, ProfileSummary};
@@ -18,10 +18,9 @@ async fn resolve(db: &Db, id: &str) -> Result<i64, AppError> {
     profiles::resolve(db, id).await?.ok_or_else(|| AppError::not_found(format!("no profile has the id '{id}'")))
 }
 
-async fn intent_of(db: &Db, profile: i64, purchased: bool, now: DateTime<Utc>) -> Result<Intent, AppError> {
+async fn intent_of(db: &Db, profile: i64, purchased: bool, config: &IntentConfig) -> Result<Intent, AppError> {
     let states = profiles::signal_states(db, profile).await?;
-    let config = intent_config(db).await?;
-    Ok(signals::intent(states.iter().map(|(k, s)| (k.as_str(), s)), purchased, now, &config))
+    Ok(signals::intent(states.iter().map(|(k, s)| (k.as_str(), s)), purchased, Utc::now(), config))
 }
 
 /// The profile any of whose ids is `id`.
@@ -34,7 +33,7 @@ pub async fn get(db: &Db, caller: &Caller, id: &str) -> Result<Profile, AppError
     Ok(Profile {
         id: record.id,
         ids: profiles::identities(db, profile).await?,
-        intent: intent_of(db, profile, record.orders > 0, Utc::now()).await?,
+        intent: intent_of(db, profile, record.orders > 0, &intent_config(db).await?).await?,
         traits: record.traits.0,
         consent: record.consent.0,
         opted_out: record.opted_out,
@@ -120,7 +119,7 @@ pub async fn unit_intent(db: &Db, caller: &Caller, unit_id: &str) -> Result<Unit
     if record.opted_out {
         return Ok(unknown(true));
     }
-    let intent = intent_of(db, profile, record.orders > 0, Utc::now()).await?;
+    let intent = intent_of(db, profile, record.orders > 0, &config).await?;
     Ok(UnitIntent {
         unit_id: unit_id.to_string(),
         known: true,

@@ -129,11 +129,15 @@ async fn find(db: &Db, key: &str) -> Result<Signal, AppError> {
 }
 
 async fn parse_spec(db: &Db, json: Value) -> Result<SignalSpec, AppError> {
+    parse_spec_for(json, &intent_config(db).await?)
+}
+
+/// A signal definition checked against the installation's stages.
+fn parse_spec_for(json: Value, config: &IntentConfig) -> Result<SignalSpec, AppError> {
     let spec: SignalSpec =
         serde_json::from_value(json).map_err(|e| AppError::invalid(format!("invalid signal: {e}")))?;
     let spec = spec.normalized();
-    let stages = intent_config(db).await?.stage_names();
-    spec.validate(&stages).map_err(|problems| AppError::invalid(problems.to_string()))?;
+    spec.validate(&config.stage_names()).map_err(|problems| AppError::invalid(problems.to_string()))?;
     Ok(spec)
 }
 
@@ -286,6 +290,7 @@ const PREVIEW_MAX_EVENTS: i64 = 200_000;
 
 pub async fn preview(db: &Db, caller: &Caller, body: Value) -> Result<Preview, AppError> {
     caller.require(Access::Read)?;
+    let config = intent_config(db).await?;
     let mut body = body;
     if let Value::Object(object) = &mut body {
         // A rule being drafted may have no key or name yet.
@@ -294,13 +299,13 @@ pub async fn preview(db: &Db, caller: &Caller, body: Value) -> Result<Preview, A
         object.entry("stage").or_insert(Value::Null);
         object.entry("weight").or_insert(json!(1.0));
         if object.get("stage").is_some_and(Value::is_null) {
-            let first = intent_config(db).await?.stage_names().into_iter().next().unwrap_or_default();
+            let first = config.stage_names().into_iter().next().unwrap_or_default();
             object.insert("stage".into(), json!(first));
         }
     }
-    let spec = parse_spec(db, body).await?;
+    let spec = parse_spec_for(body, &config)?;
     let signal = CompiledSignal::compile(&spec, 0).map_err(AppError::invalid)?;
-    let half_life = intent_config(db).await?.half_life_days;
+    let half_life = config.half_life_days;
     let since = Utc::now() - Duration::days(PREVIEW_DAYS);
     let view = spec.rule.kind == signals::RuleKind::View;
     let sql = "SELECT profile_id, type, event, channel, properties, timestamp FROM events \

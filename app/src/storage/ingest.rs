@@ -7,13 +7,14 @@
 //! from the database which were already there (idempotent retries); fold the new ones into orders, signal states
 //! and profile aggregates; bump the counters.
 
-use super::{on_pool, Backend, Db};
+use super::profiles::{ProfileRecord, PROFILE_COLUMNS};
+use super::{on_pool, select_in, Backend, Db};
 use crate::domain::events::{Consent, Event, EventType};
 use crate::domain::signals::{self, Library, Occurrence, Order, SignalState};
 use crate::error::AppError;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use sqlx::types::Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -48,21 +49,6 @@ pub(crate) const INGEST_LOCK: i64 = 0x696e_6765_7374;
 const ROWS_PER_STATEMENT: usize = 500;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct ProfileRow {
-    id: i64,
-    traits: Json<Map<String, Value>>,
-    consent: Json<BTreeMap<String, bool>>,
-    opted_out: bool,
-    channels: Json<Vec<String>>,
-    first_seen: DateTime<Utc>,
-    last_seen: DateTime<Utc>,
-    orders: i64,
-    revenue: f64,
-    intent_score: f64,
-    stage: String,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
 struct StateRow {
     profile_id: i64,
     signal_key: String,
@@ -78,9 +64,6 @@ enum Fate {
     Duplicate,
     Keep { profile: i64 },
 }
-
-const PROFILE_COLUMNS: &str =
-    "id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage";
 
 pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
     let events: Vec<(usize, &Event)> =
@@ -101,35 +84,27 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         // 1. Who is who: known ids, their profiles, and which profiles belong to a signed-in user.
         let mut owner: HashMap<String, i64> = HashMap::new();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new("SELECT id, profile_id FROM identities WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<(String, i64)> = select_in("SELECT id, profile_id FROM identities WHERE id", chunk)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
             owner.extend(rows);
         }
         let known: Vec<i64> = owner.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
-        let mut profiles: HashMap<i64, ProfileRow> = HashMap::new();
+        let mut profiles: HashMap<i64, ProfileRecord> = HashMap::new();
         let mut with_user_id: HashSet<i64> = HashSet::new();
         for chunk in known.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id IN ("));
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            let rows: Vec<ProfileRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<ProfileRecord> = select_in(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id"), chunk)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
             profiles.extend(rows.into_iter().map(|p| (p.id, p)));
 
-            let mut query = sqlx::QueryBuilder::new("SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            let rows: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+            let rows: Vec<i64> =
+                select_in("SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id", chunk)
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await?;
             with_user_id.extend(rows);
         }
 
@@ -172,7 +147,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                     .bind(&first_stage)
                     .fetch_one(&mut *tx)
                     .await?;
-                    profiles.insert(id, ProfileRow {
+                    profiles.insert(id, ProfileRecord {
                         id,
                         traits: Json(Map::new()),
                         consent: Json(BTreeMap::new()),
@@ -440,15 +415,13 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let dirty: Vec<i64> = dirty.into_iter().collect();
         let mut states: HashMap<i64, BTreeMap<String, SignalState>> = HashMap::new();
         for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id IN (",
-            );
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
-            let rows: Vec<StateRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<StateRow> = select_in(
+                "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id",
+                chunk,
+            )
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
             for row in rows {
                 let state = SignalState { matches: row.matches, last_occurrence: row.last_occurrence, score: row.score, score_at: row.score_at };
                 states.entry(row.profile_id).or_default().insert(row.signal_key, state);
@@ -502,7 +475,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             row.intent_score = intent.score;
             row.stage = intent.stage;
         }
-        let changed_profiles: Vec<&ProfileRow> = dirty.iter().filter_map(|id| profiles.get(id)).collect();
+        let changed_profiles: Vec<&ProfileRecord> = dirty.iter().filter_map(|id| profiles.get(id)).collect();
         for chunk in changed_profiles.chunks(ROWS_PER_STATEMENT) {
             // Every row exists: the upsert is a multi-row UPDATE that both databases understand. PostgreSQL needs
             // to be told that the identity column's values are given on purpose.
@@ -585,7 +558,7 @@ fn occurrence_of(event: &Event) -> Occurrence<'_> {
 
 /// Folds a stitched-away profile into the one that remains. Traits of the remaining profile win; an opt-out on
 /// either side wins (privacy is never lost by stitching).
-fn merge_profiles(won: &mut ProfileRow, lost: ProfileRow) {
+fn merge_profiles(won: &mut ProfileRecord, lost: ProfileRecord) {
     for (key, value) in lost.traits.0 {
         won.traits.entry(key).or_insert(value);
     }

@@ -182,6 +182,21 @@ impl Db {
     }
 }
 
+/// `<select> IN ($1, $2, …)` for one chunk of values.
+pub(crate) fn select_in<'q, DB, T>(select: &str, values: &'q [T]) -> sqlx::QueryBuilder<'q, DB>
+where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'q, DB> + sqlx::Type<DB> + Copy + 'q,
+{
+    let mut query = sqlx::QueryBuilder::new(format!("{select} IN ("));
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(*value);
+    }
+    query.push(")");
+    query
+}
+
 fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);

@@ -24,6 +24,10 @@ pub struct ProfileRecord {
     pub stage: String,
 }
 
+/// The columns of a `ProfileRecord`, in order.
+pub const PROFILE_COLUMNS: &str =
+    "id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage";
+
 /// The profile an id belongs to.
 pub async fn resolve(db: &Db, id: &str) -> Result<Option<i64>, AppError> {
     let sql = "SELECT profile_id FROM identities WHERE id = $1";
@@ -31,10 +35,8 @@ pub async fn resolve(db: &Db, id: &str) -> Result<Option<i64>, AppError> {
 }
 
 pub async fn find(db: &Db, profile: i64) -> Result<Option<ProfileRecord>, AppError> {
-    let sql =
-        "SELECT id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage \
-               FROM profiles WHERE id = $1";
-    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(profile).fetch_optional(pool).await)?)
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(profile).fetch_optional(pool).await)?)
 }
 
 pub async fn identities(db: &Db, profile: i64) -> Result<Vec<Identity>, AppError> {
@@ -123,15 +125,28 @@ pub async fn search(db: &Db, query: &str, stage: Option<&str>, limit: i64) -> Re
         Backend::Postgres => "lower(p.traits->>'email')",
     };
     let sql = format!(
-        "SELECT p.id, p.traits, p.consent, p.opted_out, p.channels, p.first_seen, p.last_seen, p.orders, p.revenue, p.intent_score, p.stage \
+        "SELECT {PROFILE_COLUMNS} \
          FROM profiles p WHERE ($1 = '' OR p.id IN (SELECT profile_id FROM identities WHERE id LIKE $2) OR {email} LIKE $3) \
          AND ($4 IS NULL OR p.stage = $4) ORDER BY p.last_seen DESC LIMIT $5"
     );
     let rows: Vec<ProfileRecord> = on_pool!(db, pool => sqlx::query_as(&sql)
         .bind(query).bind(&pattern).bind(&email_pattern).bind(stage).bind(limit).fetch_all(pool).await)?;
+    // Every listed profile's ids in one query, not one per row.
+    let listed: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut ids_of: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    if !listed.is_empty() {
+        let pairs: Vec<(i64, String)> = on_pool!(db, pool => {
+            let mut query = super::select_in("SELECT profile_id, id FROM identities WHERE profile_id", &listed);
+            query.push(" ORDER BY first_seen, id");
+            query.build_query_as().fetch_all(pool).await
+        })?;
+        for (profile, id) in pairs {
+            ids_of.entry(profile).or_default().push(id);
+        }
+    }
     let mut summaries = Vec::with_capacity(rows.len());
     for row in rows {
-        let ids: Vec<String> = identities(db, row.id).await?.into_iter().map(|i| i.id).collect();
+        let ids = ids_of.remove(&row.id).unwrap_or_default();
         let matching: Vec<String> =
             ids.iter().filter(|id| !query.is_empty() && id.starts_with(query)).cloned().collect();
         summaries.push(ProfileSummary {
