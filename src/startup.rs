@@ -102,7 +102,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .nest("/api/v1", api::router())
         .nest("/ofrep/v1", api::ofrep::router())
         .nest("/v1", api::segment::router())
-        .leptos_routes_with_context(&state, generate_route_list(App), leptos_context, render_app)
+        .leptos_routes_with_context(&state, page_routes(), leptos_context, render_app)
         // Anything else under /api is an unknown endpoint, answered in JSON rather than with an HTML page.
         .route("/api/{*rest}", axum::routing::any(api::unknown_endpoint))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -111,6 +111,15 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The page routes, listed once per process. Listing them renders the app with resource loading switched off
+/// through a process-wide flag (`leptos_server::SuppressResourceLoad`), so listing them again while another
+/// server in the same process renders pages (the test suites build many) would leave that page's resources
+/// unloaded and its response stream open forever.
+fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// Page requests from people who are not signed in go to the login page (and back afterwards); the login page

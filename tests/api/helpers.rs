@@ -50,6 +50,10 @@ async fn spawn_app_configured(
     dir: tempfile::TempDir,
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    // `RUST_LOG=debug cargo test --test api <name>` shows what the servers under test do.
+    if std::env::var_os("RUST_LOG").is_some() {
+        intentlab::config::init_tracing("warn");
+    }
     let database_url = database_url.to_string();
     let mut settings = settings_for(&database_url, dir.path().join("site"));
     configure(&mut settings);
@@ -88,7 +92,13 @@ pub async fn fresh_postgres_database(server_url: &str) -> String {
 }
 
 pub fn new_client() -> Client {
-    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    // A server that stops answering fails the test in a minute instead of hanging the suite.
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 impl TestApp {

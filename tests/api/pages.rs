@@ -48,3 +48,29 @@ async fn unknown_pages_are_404() {
     let response = admin.get(app.url("/no/such/page")).send().await.unwrap();
     assert_eq!(response.status(), 404);
 }
+
+/// Listing the page routes switches resource loading off process-wide while it runs; a server starting next to
+/// one that is rendering pages (as in these test suites) must not leave the other's pages unfinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_finish_rendering_while_other_servers_start() {
+    let servers: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async {
+                for _ in 0..8 {
+                    let app = spawn_app().await;
+                    for _ in 0..5 {
+                        let page = async { app.client.get(app.url("/login")).send().await?.text().await };
+                        let html = tokio::time::timeout(std::time::Duration::from_secs(10), page)
+                            .await
+                            .expect("the login page finishes within 10 s")
+                            .unwrap();
+                        assert!(html.contains("</html>"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for server in servers {
+        server.await.unwrap();
+    }
+}
