@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod segment;
 pub mod settings;
 pub mod signals;
+pub mod stats;
 pub mod users;
 
 use app::error::AppError;
@@ -53,6 +54,9 @@ pub fn router() -> Router<AppState> {
         .route("/signals/{key}/deprecate", post(signals::deprecate_signal))
         .route("/signals/{key}/activate", post(signals::activate_signal))
         .route("/signals/{key}/volume", get(signals::signal_volume))
+        .route("/stats/compare", post(stats::compare))
+        .route("/stats/power", post(stats::power))
+        .route("/stats/adjust", post(stats::adjust))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -12,3 +12,4 @@ mod helpers;
 mod ingest;
 mod pages;
 mod roles;
+mod stats;

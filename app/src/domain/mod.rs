@@ -9,6 +9,7 @@ pub mod experiment;
 pub mod hashing;
 pub mod ofrep;
 pub mod signals;
+pub mod stats;
 pub mod targeting;
 pub mod throttle;
 pub mod validate;

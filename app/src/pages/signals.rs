@@ -589,10 +589,15 @@ fn SignalEditor(signal: Option<Signal>, stages: Vec<String>, save: ServerAction<
     let settled_rule = RwSignal::new(rule.get_untracked());
     Effect::new(move |_| {
         let typed = rule.get();
+        // The editor may be gone when the timer fires (saved, navigated away): then there is nothing to do.
         leptos::leptos_dom::helpers::set_timeout(
             move || {
-                if rule.get_untracked() == typed && settled_rule.get_untracked() != typed {
-                    settled_rule.set(typed);
+                let (Some(current), Some(settled)) = (rule.try_get_untracked(), settled_rule.try_get_untracked())
+                else {
+                    return;
+                };
+                if current == typed && settled != typed {
+                    settled_rule.try_set(typed);
                 }
             },
             std::time::Duration::from_millis(400),

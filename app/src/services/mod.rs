@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod profiles;
 pub mod settings;
 pub mod signals;
+pub mod stats;
 pub mod users;
 
 use crate::error::AppError;

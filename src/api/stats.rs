@@ -1,0 +1,28 @@
+//! `POST /api/v1/stats/compare|power|adjust`: the statistics calculators on numbers the caller brings.
+
+use super::extract::ApiJson;
+use app::auth::Caller;
+use app::domain::stats::calculator::{
+    AdjustRequest, AdjustResponse, CompareRequest, CompareResponse, PowerRequest, PowerResponse,
+};
+use app::error::AppError;
+use app::services::stats;
+use axum::Json;
+
+pub async fn compare(
+    caller: Caller,
+    ApiJson(request): ApiJson<CompareRequest>,
+) -> Result<Json<CompareResponse>, AppError> {
+    Ok(Json(stats::compare(&caller, &request)?))
+}
+
+pub async fn power(caller: Caller, ApiJson(request): ApiJson<PowerRequest>) -> Result<Json<PowerResponse>, AppError> {
+    Ok(Json(stats::power(&caller, &request)?))
+}
+
+pub async fn adjust(
+    caller: Caller,
+    ApiJson(request): ApiJson<AdjustRequest>,
+) -> Result<Json<AdjustResponse>, AppError> {
+    Ok(Json(stats::adjust(&caller, &request)?))
+}
