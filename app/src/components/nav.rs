@@ -19,6 +19,7 @@ pub fn TopBar(user: User) -> impl IntoView {
                 <A href="/experiments">"Experiments"</A>
                 <A href="/signals">"Signals"</A>
                 <A href="/profiles">"Profiles"</A>
+                <A href="/calculator">"Calculator"</A>
                 <Show when=move || is_admin>
                     <A href="/settings/users">"Users"</A>
                     <A href="/settings/api-keys">"API keys"</A>

@@ -4,6 +4,7 @@ use crate::components::nav::TopBar;
 use crate::error::AppError;
 use crate::model::User;
 use crate::pages::api_keys::ApiKeysPage;
+use crate::pages::calculator::CalculatorPage;
 use crate::pages::experiment_form::{EditExperimentPage, NewExperimentPage};
 use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
 use crate::pages::home::HomePage;
@@ -93,6 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("signals/:key") view=SignalPage />
                     <Route path=path!("profiles") view=ProfilesPage />
                     <Route path=path!("profiles/:id") view=ProfilePage />
+                    <Route path=path!("calculator") view=CalculatorPage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/api-keys") view=ApiKeysPage />
                 </ParentRoute>

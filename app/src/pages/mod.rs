@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod app;
+pub mod calculator;
 pub mod experiment_form;
 pub mod experiments;
 pub mod home;
