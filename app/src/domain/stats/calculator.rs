@@ -2,7 +2,7 @@
 //! their validation (every refusal names the field), and the answers. Pure.
 
 use super::power::Design;
-use super::statistic::{summaries, Moments, Scale, Statistic, Variable};
+use super::statistic::{Moments, Scale, Statistic, Variable};
 use super::{compare, AnalysisSettings, Comparison, Correction, MethodName, Prior, Tails};
 use serde::{Deserialize, Serialize};
 
@@ -78,9 +78,6 @@ pub struct VariationResult {
 pub struct CompareResponse {
     pub control: VariationResult,
     pub treatment: VariationResult,
-    /// With covariates: the share of the lift's variance CUPED removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variance_reduction: Option<f64>,
 }
 
 fn finite(field: &str, value: f64) -> Result<f64, String> {
@@ -183,33 +180,13 @@ pub fn compare_request(request: &CompareRequest) -> Result<CompareResponse, Stri
         return Err("give a covariate for both variations or for neither".into());
     }
     let comparison = compare(&control, &treatment, &settings, request.inverse);
-    Ok(CompareResponse {
-        control: observed(&control, None),
-        treatment: observed(&treatment, Some(comparison)),
-        variance_reduction: request.control.covariate.map(|_| variance_reduction(&control, &treatment)),
-    })
+    Ok(CompareResponse { control: observed(&control, None), treatment: observed(&treatment, Some(comparison)) })
 }
 
 /// A variation as observed (before any covariate adjustment).
 pub fn observed(statistic: &Statistic, comparison: Option<Comparison>) -> VariationResult {
     let summary = statistic.summary();
     VariationResult { units: summary.n, value: statistic.value(), stddev: summary.variance.max(0.0).sqrt(), comparison }
-}
-
-/// The share of the lift's variance CUPED removed (0 when it did not apply).
-pub fn variance_reduction(control: &Statistic, treatment: &Statistic) -> f64 {
-    let (a, b, theta) = summaries(control, treatment);
-    if theta.is_none() {
-        return 0.0;
-    }
-    let (raw_a, raw_b) = (control.summary(), treatment.summary());
-    let raw = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n;
-    let adjusted = a.variance / a.n + b.variance / b.n;
-    if raw > 0.0 {
-        1.0 - adjusted / raw
-    } else {
-        0.0
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -422,19 +399,6 @@ mod tests {
         mean.control.sum_squares = Some(10.0);
         mean.treatment.sum_squares = Some(400.0);
         assert!(compare_request(&mean).unwrap_err().contains("no data can produce"));
-    }
-
-    #[test]
-    fn cuped_reports_the_variance_it_removed() {
-        // post = pre + noise: the covariate explains most of the variance.
-        let stat = |n: f64, post_sum: f64, shift: f64| Statistic::Adjusted {
-            post: Variable::continuous(n, post_sum, post_sum * post_sum / n + 1.1 * n),
-            pre: Variable::continuous(n, post_sum - shift, (post_sum - shift).powi(2) / n + n),
-            cross_sum: post_sum * (post_sum - shift) / n + n,
-        };
-        let (a, b) = (stat(1000.0, 10_000.0, 0.0), stat(1000.0, 10_500.0, 0.0));
-        let reduction = variance_reduction(&a, &b);
-        assert!(reduction > 0.8 && reduction < 1.0, "{reduction}");
     }
 
     #[test]

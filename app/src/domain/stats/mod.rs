@@ -10,7 +10,9 @@
 pub mod adjust;
 pub mod calculator;
 pub mod effect;
+pub mod metrics;
 pub mod power;
+pub mod results;
 pub mod srm;
 pub mod statistic;
 
@@ -129,6 +131,9 @@ pub struct Comparison {
     pub significant: bool,
     /// Why no lift could be estimated, when none could.
     pub not_estimable: Option<NotEstimable>,
+    /// With a CUPED covariate: the share of the absolute lift's variance the adjustment removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance_reduction: Option<f64>,
 }
 
 /// Compares `treatment` with `control`: the absolute and the relative lift under the chosen method.
@@ -148,9 +153,20 @@ pub fn compare(control: &Statistic, treatment: &Statistic, settings: &AnalysisSe
         risk,
         significant: false,
         not_estimable,
+        variance_reduction: cuped_variance_reduction(control, treatment),
     };
     comparison.significant = is_significant(&comparison, settings.alpha);
     comparison
+}
+
+/// The share of the absolute lift's variance CUPED removed, when it applied.
+fn cuped_variance_reduction(control: &Statistic, treatment: &Statistic) -> Option<f64> {
+    let (a, b, theta) = statistic::summaries(control, treatment);
+    theta?;
+    let (raw_a, raw_b) = (control.summary(), treatment.summary());
+    let raw = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n;
+    let adjusted = a.variance / a.n + b.variance / b.n;
+    (raw > 0.0 && adjusted.is_finite()).then(|| 1.0 - adjusted / raw)
 }
 
 fn is_significant(comparison: &Comparison, alpha: f64) -> bool {
@@ -205,6 +221,21 @@ mod tests {
             (family[0].relative_lift.as_ref().unwrap().adjusted_p_value.unwrap() - (3.0 * p).min(1.0)).abs() < 1e-15
         );
         assert!(!family[1].significant);
+    }
+
+    #[test]
+    fn cuped_reports_the_variance_it_removed() {
+        // post = pre + small noise: the covariate explains most of the variance.
+        let stat = |n: f64, post_sum: f64| Statistic::Adjusted {
+            post: Variable::continuous(n, post_sum, post_sum * post_sum / n + 1.1 * n),
+            pre: Variable::continuous(n, post_sum, post_sum * post_sum / n + n),
+            cross_sum: post_sum * post_sum / n + n,
+        };
+        let comparison = compare(&stat(1000.0, 10_000.0), &stat(1000.0, 10_500.0), &AnalysisSettings::default(), false);
+        let reduction = comparison.variance_reduction.unwrap();
+        assert!(reduction > 0.8 && reduction < 1.0, "{reduction}");
+        let plain = compare(&conversion(100.0, 5.0), &conversion(100.0, 6.0), &AnalysisSettings::default(), false);
+        assert_eq!(plain.variance_reduction, None);
     }
 
     #[test]

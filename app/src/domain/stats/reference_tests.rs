@@ -233,3 +233,13 @@ fn absolute_power_agrees_with_statsmodels() {
         assert_close(&format!("{case}"), power_at(f(&case["effect"]), se, z, two_tailed), f(&case["power"]));
     }
 }
+
+#[test]
+fn segment_heterogeneity_agrees_with_statsmodels() {
+    for case in vectors()["heterogeneity"].as_array().unwrap() {
+        let estimates: Vec<(f64, f64)> =
+            case["estimates"].as_array().unwrap().iter().map(|pair| (f(&pair[0]), f(&pair[1]))).collect();
+        let p = super::results::heterogeneity_p_value(&estimates).unwrap();
+        assert_close(&format!("{case}"), p, f(&case["p_value"]));
+    }
+}

@@ -9,7 +9,8 @@ Sources of truth:
     (github.com/growthbook/growthbook packages/stats/tests) and on random sufficient statistics;
   * scipy: Welch's t-test on raw synthetic data (ttest_ind(equal_var=False)), ttest_ind_from_stats for
     proportions (gbstats' Welch test with variance p(1-p)), chisquare for sample-ratio mismatch;
-  * statsmodels: multipletests (holm, fdr_bh), NormalIndPower for absolute-effect power;
+  * statsmodels: multipletests (holm, fdr_bh), NormalIndPower for absolute-effect power, combine_effects'
+    homogeneity test (Cochran's Q) for effects across segments;
   * GrowthBook's power calculator (packages/shared/src/power/power.ts): a line-by-line port below for
     relative-effect power and MDE, and the values its own tests publish (packages/shared/test/power.test.ts).
 """
@@ -18,6 +19,7 @@ import math
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 
@@ -237,6 +239,15 @@ for p in ([0.01, 0.04, 0.03, 0.005], [0.2, 0.001, 0.05, 0.04, 0.5, 0.03], [0.9, 
                         "bh": list(map(float, multipletests(p, method="fdr_bh")[1]))})
 
 
+# Cochran's Q across segments: statsmodels' meta-analysis homogeneity test.
+heterogeneity = []
+for k in (2, 3, 5, 8):
+    estimates = rng.normal(0.05, 0.04, k)
+    stderr = rng.uniform(0.01, 0.05, k)
+    test = combine_effects(estimates, stderr ** 2).test_homogeneity()
+    heterogeneity.append({"estimates": [[float(e), float(se)] for e, se in zip(estimates, stderr)],
+                          "q": float(test.statistic), "p_value": float(test.pvalue)})
+
 # GrowthBook's power calculator (power.ts), ported line by line; relative effects, n = total units.
 def gb_variance(var_a, mean_a, n_a, var_b, mean_b, n_b):
     return var_b / (mean_a ** 2 * n_b) + var_a * mean_b ** 2 / (mean_a ** 4 * n_a)
@@ -319,6 +330,7 @@ published_power = {
 }
 
 vectors = {"comparisons": comparisons, "welch": welch, "srm": srm, "adjustments": adjustments, "power": power,
+           "heterogeneity": heterogeneity,
            "absolute_power": absolute_power, "published_power": published_power}
 # One vector per line: small, and a regenerated file diffs line by line.
 print("{")
