@@ -47,6 +47,7 @@ impl Application {
             state.geoip = Some(app::services::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?);
         }
         app::services::signals::seed_starter_library(&state.db).await.context("seeding the signal library")?;
+        app::services::metrics::seed_starter_metrics(&state.db).await.context("seeding the metric library")?;
         app::services::reload_configuration(&state).await.context("loading the configuration")?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
         let router = router(state.clone(), &settings);

@@ -240,3 +240,13 @@ pub struct Preview {
     /// More candidate events existed than were examined; the numbers are lower bounds.
     pub truncated: bool,
 }
+
+/// A metric in the library, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    #[serde(flatten)]
+    pub spec: crate::domain::stats::metrics::MetricSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}

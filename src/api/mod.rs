@@ -9,6 +9,7 @@ pub mod events;
 pub mod experiments;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod ofrep;
 pub mod profiles;
 pub mod segment;
@@ -54,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/signals/{key}/deprecate", post(signals::deprecate_signal))
         .route("/signals/{key}/activate", post(signals::activate_signal))
         .route("/signals/{key}/volume", get(signals::signal_volume))
+        .route("/metrics", get(metrics::list_metrics).post(metrics::create_metric))
+        .route("/metrics/{key}", get(metrics::get_metric).patch(metrics::update_metric))
         .route("/stats/compare", post(stats::compare))
         .route("/stats/power", post(stats::power))
         .route("/stats/adjust", post(stats::adjust))

@@ -155,3 +155,59 @@ async fn calculators_refuse_bad_input_and_anonymous_callers() {
     let response = viewer.post(app.url("/api/v1/stats/adjust")).json(&unknown_method).send().await.unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn the_metric_library_starts_with_e_commerce_metrics_and_is_edited_by_editors() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let metrics: Value = viewer.get(app.url("/api/v1/metrics")).send().await.unwrap().json().await.unwrap();
+    let keys: Vec<&str> = metrics.as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    for key in
+        ["purchase", "revenue", "aov", "repeat-purchase", "repeat-among-purchasers", "ltv-30", "ltv-60", "ltv-90"]
+    {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    let aov: Value = viewer.get(app.url("/api/v1/metrics/aov")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(aov["measure"]["type"], "average_order_value");
+    assert_eq!(aov["capping"]["percentile"], 0.99);
+
+    let video = json!({"key": "video-75", "name": "Watched 75 % of a product video",
+                       "measure": {"type": "signal", "key": "video-75"}, "window_days": 7});
+    let denied = viewer.post(app.url("/api/v1/metrics")).json(&video).send().await.unwrap();
+    assert_eq!(error_code(denied, 403).await, "forbidden");
+
+    let editor = app.signed_in("editor").await;
+    let unknown_signal = json!({"key": "x", "name": "X", "measure": {"type": "signal", "key": "no-such-signal"}});
+    let response = editor.post(app.url("/api/v1/metrics")).json(&unknown_signal).send().await.unwrap();
+    assert_eq!(error_code(response, 400).await, "invalid_input");
+    let capped_conversion =
+        json!({"key": "x", "name": "X", "measure": {"type": "purchase"}, "capping": {"type": "absolute", "cap": 3}});
+    let response = editor.post(app.url("/api/v1/metrics")).json(&capped_conversion).send().await.unwrap();
+    assert_eq!(error_code(response, 400).await, "invalid_input");
+
+    let signals: Value = viewer.get(app.url("/api/v1/signals")).send().await.unwrap().json().await.unwrap();
+    let signal_key = signals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .find(|k| k.contains("video"))
+        .unwrap()
+        .to_string();
+    let video = json!({"key": "video-75", "name": "Watched a product video", "measure": {"type": "signal", "key": signal_key}, "window_days": 7});
+    let created = editor.post(app.url("/api/v1/metrics")).json(&video).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let again = editor.post(app.url("/api/v1/metrics")).json(&video).send().await.unwrap();
+    assert_eq!(error_code(again, 409).await, "conflict");
+
+    let changed =
+        editor.patch(app.url("/api/v1/metrics/video-75")).json(&json!({"window_days": 3})).send().await.unwrap();
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["window_days"], 3);
+    assert_eq!(changed["name"], "Watched a product video", "a merge patch keeps what it does not mention");
+    let rename = editor.patch(app.url("/api/v1/metrics/video-75")).json(&json!({"key": "other"})).send().await.unwrap();
+    assert_eq!(error_code(rename, 400).await, "invalid_input");
+    let missing = editor.get(app.url("/api/v1/metrics/nope")).send().await.unwrap();
+    assert_eq!(error_code(missing, 404).await, "not_found");
+}

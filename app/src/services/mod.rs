@@ -8,6 +8,7 @@ pub mod experiments;
 pub mod exposures;
 pub mod geoip;
 pub mod ingest;
+pub mod metrics;
 pub mod profiles;
 pub mod settings;
 pub mod signals;

@@ -9,6 +9,7 @@ pub mod experiments;
 pub mod exposures;
 pub mod ingest;
 pub mod login_failures;
+pub mod metrics;
 pub mod profiles;
 pub mod sessions;
 pub mod settings;

@@ -133,6 +133,94 @@ impl MetricSpec {
     }
 }
 
+/// The metrics every installation starts with: what e-commerce teams ask first.
+pub fn starter_metrics() -> Vec<MetricSpec> {
+    let metric = |key: &str, name: &str, description: &str, measure: Measure, window_days: u32| MetricSpec {
+        key: key.into(),
+        name: name.into(),
+        description: description.into(),
+        measure,
+        window_days,
+        capping: None,
+        higher_is_better: true,
+    };
+    let revenue_cap = Some(Capping::Percentile { percentile: 0.99, ignore_zeros: true });
+    vec![
+        metric(
+            "purchase",
+            "Purchase conversion",
+            "Share of exposed units that order within 14 days.",
+            Measure::Purchase,
+            14,
+        ),
+        MetricSpec {
+            capping: revenue_cap,
+            ..metric(
+                "revenue",
+                "Revenue per unit",
+                "Revenue per exposed unit within 14 days, the top 1 % of spenders capped.",
+                Measure::Revenue,
+                14,
+            )
+        },
+        metric("orders", "Orders per unit", "Orders per exposed unit within 14 days.", Measure::Orders, 14),
+        MetricSpec {
+            capping: revenue_cap,
+            ..metric(
+                "aov",
+                "Average order value",
+                "Revenue per order within 14 days (delta method across units).",
+                Measure::AverageOrderValue,
+                14,
+            )
+        },
+        metric(
+            "repeat-purchase",
+            "Repeat purchase",
+            "Share of exposed units with two or more orders within 30 days.",
+            Measure::RepeatPurchase { among_purchasers: false },
+            30,
+        ),
+        metric(
+            "repeat-among-purchasers",
+            "Repeat purchase among purchasers",
+            "Share of purchasers who order again within 30 days.",
+            Measure::RepeatPurchase { among_purchasers: true },
+            30,
+        ),
+        MetricSpec {
+            capping: revenue_cap,
+            ..metric(
+                "ltv-30",
+                "Lifetime value, 30 days",
+                "Revenue per unit 30 days after exposure; units exposed less than 30 days ago are not counted yet.",
+                Measure::LifetimeValue,
+                30,
+            )
+        },
+        MetricSpec {
+            capping: revenue_cap,
+            ..metric(
+                "ltv-60",
+                "Lifetime value, 60 days",
+                "Revenue per unit 60 days after exposure, mature units only.",
+                Measure::LifetimeValue,
+                60,
+            )
+        },
+        MetricSpec {
+            capping: revenue_cap,
+            ..metric(
+                "ltv-90",
+                "Lifetime value, 90 days",
+                "Revenue per unit 90 days after exposure, mature units only.",
+                Measure::LifetimeValue,
+                90,
+            )
+        },
+    ]
+}
+
 /// One unit's activity, as the storage layer found it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Activity {
@@ -308,6 +396,16 @@ mod tests {
         assert_eq!(cap, 20.0);
         let Statistic::Single(v) = revenue.statistic(&values, Some(cap), false) else { panic!("a mean") };
         assert_eq!(v.moments.sum, 50.0);
+    }
+
+    #[test]
+    fn the_starter_metrics_are_valid_and_distinct() {
+        let metrics = starter_metrics();
+        for m in &metrics {
+            assert_eq!(m.validate(), Ok(()), "{}", m.key);
+        }
+        let keys: std::collections::BTreeSet<_> = metrics.iter().map(|m| &m.key).collect();
+        assert_eq!(keys.len(), metrics.len());
     }
 
     #[test]
