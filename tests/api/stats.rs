@@ -4,6 +4,11 @@
 use crate::helpers::{error_code, spawn_app};
 use serde_json::{json, Value};
 
+/// Sends the request and reads the JSON answer.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn round5(v: &Value) -> f64 {
     (v.as_f64().expect("a number") * 1e5).round() / 1e5
 }
@@ -36,8 +41,7 @@ async fn compare_reproduces_gbstats_for_every_method() {
         "metric_type": "binomial", "method": "bayesian",
         "control": {"n": 100, "sum": 49}, "treatment": {"n": 100, "sum": 51}
     });
-    let result: Value =
-        viewer.post(app.url("/api/v1/stats/compare")).json(&bayesian).send().await.unwrap().json().await.unwrap();
+    let result: Value = answer(viewer.post(app.url("/api/v1/stats/compare")).json(&bayesian)).await;
     let treatment = &result["treatment"];
     assert_eq!([round5(&treatment["risk"][0]), round5(&treatment["risk"][1])], [0.0814, 0.04058]);
     assert!(treatment["chance_to_win"].as_f64().unwrap() > 0.5);
@@ -47,8 +51,7 @@ async fn compare_reproduces_gbstats_for_every_method() {
         "metric_type": "binomial", "method": "sequential", "sequential_tuning_parameter": 5000,
         "control": {"n": 3000, "sum": 1396}, "treatment": {"n": 3461, "sum": 2422}
     });
-    let result: Value =
-        viewer.post(app.url("/api/v1/stats/compare")).json(&sequential).send().await.unwrap().json().await.unwrap();
+    let result: Value = answer(viewer.post(app.url("/api/v1/stats/compare")).json(&sequential)).await;
     let relative = &result["treatment"]["relative_lift"];
     assert_eq!(
         [round5(&relative["estimate"]), round5(&relative["ci_low"]), round5(&relative["ci_high"])],
@@ -60,8 +63,7 @@ async fn compare_reproduces_gbstats_for_every_method() {
         "control": {"n": 1000, "sum": 24000, "sum_squares": 1500000, "denominator_sum": 400, "denominator_sum_squares": 520, "cross_sum": 30000},
         "treatment": {"n": 1000, "sum": 26000, "sum_squares": 1700000, "denominator_sum": 410, "denominator_sum_squares": 540, "cross_sum": 32000}
     });
-    let result: Value =
-        viewer.post(app.url("/api/v1/stats/compare")).json(&ratio).send().await.unwrap().json().await.unwrap();
+    let result: Value = answer(viewer.post(app.url("/api/v1/stats/compare")).json(&ratio)).await;
     assert_eq!(result["control"]["value"], 60.0, "AOV is revenue / orders");
 }
 
@@ -84,29 +86,11 @@ async fn power_mde_and_corrections_answer_what_they_are_asked() {
 
     let sequential = json!({"metric_type": "mean", "mean": 10, "variance": 3909.9997749994377, "relative_effect": 0.05,
                             "total_units": 400000, "variations": 3, "sequential_tuning_parameter": 5000});
-    let plan: Value = client
-        .post(app.url("/api/v1/stats/power"))
-        .bearer_auth(&key)
-        .json(&sequential)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plan: Value = answer(client.post(app.url("/api/v1/stats/power")).bearer_auth(&key).json(&sequential)).await;
     assert_eq!(round5(&plan["power"]), 0.20596);
 
     let body = json!({"p_values": [0.01, 0.04, 0.03, 0.005], "method": "holm"});
-    let adjusted: Value = client
-        .post(app.url("/api/v1/stats/adjust"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let adjusted: Value = answer(client.post(app.url("/api/v1/stats/adjust")).bearer_auth(&key).json(&body)).await;
     let adjusted: Vec<f64> = adjusted["adjusted"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     let expected = [0.03, 0.06, 0.06, 0.02];
     for (a, e) in adjusted.iter().zip(expected) {
@@ -160,14 +144,14 @@ async fn calculators_refuse_bad_input_and_anonymous_callers() {
 async fn the_metric_library_starts_with_e_commerce_metrics_and_is_edited_by_editors() {
     let app = spawn_app().await;
     let viewer = app.signed_in("viewer").await;
-    let metrics: Value = viewer.get(app.url("/api/v1/metrics")).send().await.unwrap().json().await.unwrap();
+    let metrics: Value = answer(viewer.get(app.url("/api/v1/metrics"))).await;
     let keys: Vec<&str> = metrics.as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
     for key in
         ["purchase", "revenue", "aov", "repeat-purchase", "repeat-among-purchasers", "ltv-30", "ltv-60", "ltv-90"]
     {
         assert!(keys.contains(&key), "{key} in {keys:?}");
     }
-    let aov: Value = viewer.get(app.url("/api/v1/metrics/aov")).send().await.unwrap().json().await.unwrap();
+    let aov: Value = answer(viewer.get(app.url("/api/v1/metrics/aov"))).await;
     assert_eq!(aov["measure"]["type"], "average_order_value");
     assert_eq!(aov["capping"]["percentile"], 0.99);
 
@@ -185,7 +169,7 @@ async fn the_metric_library_starts_with_e_commerce_metrics_and_is_edited_by_edit
     let response = editor.post(app.url("/api/v1/metrics")).json(&capped_conversion).send().await.unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
 
-    let signals: Value = viewer.get(app.url("/api/v1/signals")).send().await.unwrap().json().await.unwrap();
+    let signals: Value = answer(viewer.get(app.url("/api/v1/signals"))).await;
     let signal_key = signals
         .as_array()
         .unwrap()

@@ -43,12 +43,29 @@ fn plain_pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn input(label: &'static str, value: RwSignal<String>, testid: &'static str) -> impl IntoView {
+fn input(label: &'static str, value: RwSignal<String>, testid: impl Into<String>) -> impl IntoView {
+    let testid = testid.into();
     view! {
         <label>
             {label}
             <input type="text" inputmode="decimal" data-testid=testid prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev)) />
+        </label>
+    }
+}
+
+fn choice(
+    label: &'static str,
+    value: RwSignal<String>,
+    testid: &'static str,
+    options: &'static [(&'static str, &'static str)],
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select data-testid=testid on:change=move |ev| value.set(event_target_value(&ev)) prop:value=move || value.get()>
+                {options.iter().map(|(v, text)| view! { <option value=*v>{*text}</option> }).collect_view()}
+            </select>
         </label>
     }
 }
@@ -125,12 +142,12 @@ fn CompareCard() -> impl IntoView {
         view! {
             <fieldset class="form-row variation">
                 <legend>{name}</legend>
-                {input("Units", v.units, if prefix == "control" { "control-units" } else { "treatment-units" })}
+                {input("Units", v.units, format!("{prefix}-units"))}
                 <Show when=binomial fallback=move || view! {
-                    {input("Mean per unit", v.mean, if prefix == "control" { "control-mean" } else { "treatment-mean" })}
-                    {input("Standard deviation", v.stddev, if prefix == "control" { "control-sd" } else { "treatment-sd" })}
+                    {input("Mean per unit", v.mean, format!("{prefix}-mean"))}
+                    {input("Standard deviation", v.stddev, format!("{prefix}-sd"))}
                 }>
-                    {input("Conversions", v.conversions, if prefix == "control" { "control-conversions" } else { "treatment-conversions" })}
+                    {input("Conversions", v.conversions, format!("{prefix}-conversions"))}
                 </Show>
             </fieldset>
         }
@@ -139,21 +156,12 @@ fn CompareCard() -> impl IntoView {
         <section class="card" data-testid="compare-card">
             <h2>"Compare two variations"</h2>
             <div class="form-row">
-                <label>
-                    "Metric"
-                    <select data-testid="compare-metric" on:change=move |ev| metric.set(event_target_value(&ev)) prop:value=move || metric.get()>
-                        <option value="binomial">"Conversion (yes/no per unit)"</option>
-                        <option value="mean">"Mean (e.g. revenue per unit)"</option>
-                    </select>
-                </label>
-                <label>
-                    "Method"
-                    <select data-testid="compare-method" on:change=move |ev| method.set(event_target_value(&ev)) prop:value=move || method.get()>
-                        <option value="frequentist">"Frequentist (fixed horizon)"</option>
-                        <option value="sequential">"Sequential (safe to peek)"</option>
-                        <option value="bayesian">"Bayesian"</option>
-                    </select>
-                </label>
+                {choice("Metric", metric, "compare-metric", &[("binomial", "Conversion (yes/no per unit)"), ("mean", "Mean (e.g. revenue per unit)")])}
+                {choice("Method", method, "compare-method", &[
+                    ("frequentist", "Frequentist (fixed horizon)"),
+                    ("sequential", "Sequential (safe to peek)"),
+                    ("bayesian", "Bayesian"),
+                ])}
                 {input("Alpha (%)", alpha, "compare-alpha")}
             </div>
             {fields(control, "Control", "control")}
@@ -288,13 +296,7 @@ fn PlanCard() -> impl IntoView {
         <section class="card" data-testid="plan-card">
             <h2>"Plan a test"</h2>
             <div class="form-row">
-                <label>
-                    "Metric"
-                    <select data-testid="plan-metric" on:change=move |ev| metric.set(event_target_value(&ev)) prop:value=move || metric.get()>
-                        <option value="binomial">"Conversion"</option>
-                        <option value="mean">"Mean"</option>
-                    </select>
-                </label>
+                {choice("Metric", metric, "plan-metric", &[("binomial", "Conversion"), ("mean", "Mean")])}
                 <Show when=move || metric.get() == "binomial" fallback=move || view! {
                     {input("Baseline mean", baseline, "plan-mean")}
                     {input("Standard deviation", stddev, "plan-sd")}
@@ -350,13 +352,10 @@ fn AdjustCard() -> impl IntoView {
                     "p-values (comma or space separated)"
                     <input type="text" data-testid="adjust-p-values" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
                 </label>
-                <label>
-                    "Correction"
-                    <select data-testid="adjust-method" on:change=move |ev| method.set(event_target_value(&ev)) prop:value=move || method.get()>
-                        <option value="holm">"Holm–Bonferroni (family-wise error)"</option>
-                        <option value="bh">"Benjamini–Hochberg (false discovery rate)"</option>
-                    </select>
-                </label>
+                {choice("Correction", method, "adjust-method", &[
+                    ("holm", "Holm–Bonferroni (family-wise error)"),
+                    ("bh", "Benjamini–Hochberg (false discovery rate)"),
+                ])}
             </div>
             {move || match result.get() {
                 Err(problem) => view! { <p class="error">{problem}</p> }.into_any(),
