@@ -1,11 +1,12 @@
 //! `/api/v1/experiments`: create, list, read, change (JSON merge patch), start and stop.
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::auth::Caller;
 use app::domain::experiment::Status;
+use app::domain::stats::results::{ExperimentResults, ResultsQuery};
 use app::error::AppError;
 use app::model::Experiment;
-use app::services::experiments;
+use app::services::{experiments, results};
 use app::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,4 +59,14 @@ pub async fn stop_experiment(
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Experiment>, AppError> {
     Ok(Json(experiments::transition(&state, &caller, &key, Status::Stopped).await?))
+}
+
+/// `GET /api/v1/experiments/{key}/results?method=&alpha=&cuped=&correction=&segment=`
+pub async fn experiment_results(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
+) -> Result<Json<ExperimentResults>, AppError> {
+    Ok(Json(results::results(&state.db, &caller, &key, &query).await?))
 }

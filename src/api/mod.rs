@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/experiments/{key}", get(experiments::get_experiment).patch(experiments::update_experiment))
         .route("/experiments/{key}/start", post(experiments::start_experiment))
         .route("/experiments/{key}/stop", post(experiments::stop_experiment))
+        .route("/experiments/{key}/results", get(experiments::experiment_results))
         .route("/experiments/{key}/assignment", get(assign::assignment))
         .route("/assign", post(assign::assign))
         .route("/config", get(assign::config))

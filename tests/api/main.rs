@@ -11,5 +11,6 @@ mod health;
 mod helpers;
 mod ingest;
 mod pages;
+mod results;
 mod roles;
 mod stats;

@@ -91,6 +91,29 @@ pub struct Variation {
     pub payload: Option<Value>,
 }
 
+/// The metrics an experiment is judged by (keys of the metric library). The primary metric is pre-registered:
+/// it cannot change once the experiment has started; secondary and guardrail metrics may be added later.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricRoles {
+    pub primary: Option<String>,
+    pub secondary: Vec<String>,
+    /// Metrics that must not get worse (e.g. refunds, page speed).
+    pub guardrails: Vec<String>,
+}
+
+impl MetricRoles {
+    /// Every metric key with its role, primary first.
+    pub fn all(&self) -> impl Iterator<Item = (&str, crate::domain::stats::results::MetricRole)> {
+        use crate::domain::stats::results::MetricRole;
+        self.primary
+            .iter()
+            .map(|k| (k.as_str(), MetricRole::Primary))
+            .chain(self.secondary.iter().map(|k| (k.as_str(), MetricRole::Secondary)))
+            .chain(self.guardrails.iter().map(|k| (k.as_str(), MetricRole::Guardrail)))
+    }
+}
+
 /// The experiment's slice `[start, end)` of a named namespace; experiments with disjoint slices of one namespace
 /// never share a unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +157,8 @@ pub struct ExperimentSpec {
     pub targeting: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<NamespaceRange>,
+    #[serde(default)]
+    pub metrics: MetricRoles,
 }
 
 /// Why a spec was refused: one message per problem, each naming its field.
@@ -267,6 +292,14 @@ impl ExperimentSpec {
                 problems.add("namespace.range", format!("[{start}, {end}) must satisfy 0 ≤ start < end ≤ 1"));
             }
         }
+        let mut seen_metrics = std::collections::HashSet::new();
+        for (key, _) in self.metrics.all() {
+            if let Err(e) = check_key(key) {
+                problems.add("metrics", e);
+            } else if !seen_metrics.insert(key) {
+                problems.add("metrics", format!("'{key}' is listed twice"));
+            }
+        }
         if let Some(mde) = self.hypothesis.mde {
             if !(mde > 0.0 && mde.is_finite()) {
                 problems.add("hypothesis.mde", format!("{mde} must be a positive relative effect, e.g. 0.05"));
@@ -280,7 +313,7 @@ impl ExperimentSpec {
     }
 
     /// Pre-registration: once an experiment has run, only coverage may change (ramp-ups), plus the free-text
-    /// name and description. Returns the locked fields that `next` would change.
+    /// name and description, and secondary and guardrail metrics may be added. Returns the locked fields that `next` would change.
     pub fn locked_changes(&self, next: &ExperimentSpec) -> Vec<&'static str> {
         let mut changed = Vec::new();
         if self.key != next.key {
@@ -303,6 +336,9 @@ impl ExperimentSpec {
         }
         if self.namespace != next.namespace {
             changed.push("namespace");
+        }
+        if self.metrics.primary != next.metrics.primary {
+            changed.push("primary metric");
         }
         changed
     }

@@ -50,9 +50,20 @@ fn parse_spec(json: Value) -> Result<ExperimentSpec, AppError> {
     Ok(spec)
 }
 
+/// Every metric the experiment names must be in the metric library.
+async fn check_metrics(db: &Db, spec: &ExperimentSpec) -> Result<(), AppError> {
+    for (key, _) in spec.metrics.all() {
+        if crate::storage::metrics::find(db, key).await?.is_none() {
+            return Err(AppError::invalid(format!("metrics: no metric has the key '{key}'")));
+        }
+    }
+    Ok(())
+}
+
 pub async fn create(state: &AppState, caller: &Caller, body: Value) -> Result<Experiment, AppError> {
     caller.require(Access::Write)?;
     let spec = parse_spec(body)?;
+    check_metrics(&state.db, &spec).await?;
     let detail = serde_json::to_value(&spec).map_err(AppError::internal)?;
     let change = NewChange { actor: &caller.label(), action: "created", detail };
     let created = experiments::insert(&state.db, &spec, Utc::now(), change).await?;
@@ -71,6 +82,7 @@ pub async fn update(state: &AppState, caller: &Caller, key: &str, patch: Value) 
     let mut document = serde_json::to_value(&current.spec).map_err(AppError::internal)?;
     json_patch::merge(&mut document, &patch);
     let next = parse_spec(document)?;
+    check_metrics(&state.db, &next).await?;
     if next.key != current.spec.key {
         return Err(AppError::conflict("the key of an experiment cannot change; create a new experiment instead"));
     }

@@ -10,6 +10,7 @@ pub mod geoip;
 pub mod ingest;
 pub mod metrics;
 pub mod profiles;
+pub mod results;
 pub mod settings;
 pub mod signals;
 pub mod stats;

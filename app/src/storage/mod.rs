@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod login_failures;
 pub mod metrics;
 pub mod profiles;
+pub mod results;
 pub mod sessions;
 pub mod settings;
 pub mod signals;

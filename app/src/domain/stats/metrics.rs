@@ -94,11 +94,8 @@ impl MetricSpec {
     /// Every problem with the definition, each naming its field.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
-        let key_ok = !self.key.is_empty()
-            && self.key.len() <= 64
-            && self.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !key_ok {
-            problems.push("key: 1–64 characters of a–z, 0–9, '-' and '_'".to_string());
+        if let Err(e) = crate::domain::experiment::check_key(&self.key) {
+            problems.push(format!("key: {e}"));
         }
         if self.name.trim().is_empty() {
             problems.push("name: required".into());

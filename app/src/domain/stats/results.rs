@@ -41,7 +41,9 @@ pub struct MetricResult {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
-    /// Units first exposed per variation (control first).
+    /// Variation keys, control first; every list of variations below is in this order.
+    pub variations: Vec<String>,
+    /// Units first exposed per variation.
     pub exposures: Vec<u64>,
     pub srm_p_value: f64,
     /// False when the split is so far from the weights (p < 0.001) that no result can be trusted.
@@ -51,6 +53,7 @@ pub struct Analysis {
 
 /// Analyses the metrics of one experiment (or one segment of it).
 pub fn analyze(
+    variations: &[String],
     exposures: &[u64],
     weights: &[f64],
     metrics: &[MetricValues],
@@ -77,7 +80,13 @@ pub fn analyze(
             comparison.significant = false;
         }
     }
-    Analysis { exposures: exposures.to_vec(), srm_p_value: srm, srm_ok, metrics: results }
+    Analysis {
+        variations: variations.to_vec(),
+        exposures: exposures.to_vec(),
+        srm_p_value: srm,
+        srm_ok,
+        metrics: results,
+    }
 }
 
 fn metric_result(metric: &MetricValues, settings: &AnalysisSettings, cuped: bool) -> MetricResult {
@@ -104,6 +113,146 @@ fn metric_result(metric: &MetricValues, settings: &AnalysisSettings, cuped: bool
         cap,
         variations,
     }
+}
+
+/// How one experiment's results were asked for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResultsQuery {
+    pub method: Option<super::MethodName>,
+    pub alpha: Option<f64>,
+    pub tails: Option<super::Tails>,
+    pub sequential_tuning_parameter: Option<f64>,
+    /// Use each metric's pre-exposure value as a CUPED covariate (default on).
+    pub cuped: Option<bool>,
+    pub correction: Option<super::Correction>,
+    /// Break the results down by this exposure attribute (device, country, channel, intent_stage, …).
+    pub segment: Option<String>,
+}
+
+impl ResultsQuery {
+    pub fn settings(&self) -> Result<AnalysisSettings, String> {
+        let defaults = AnalysisSettings::default();
+        let settings = AnalysisSettings {
+            method: self.method.unwrap_or(defaults.method),
+            alpha: self.alpha.unwrap_or(defaults.alpha),
+            tails: self.tails.unwrap_or(defaults.tails),
+            sequential_tuning_parameter: self
+                .sequential_tuning_parameter
+                .unwrap_or(defaults.sequential_tuning_parameter),
+            prior: None,
+            correction: self.correction.unwrap_or(defaults.correction),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// An experiment's results as the API returns them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentResults {
+    pub experiment: String,
+    pub settings: AnalysisSettings,
+    pub cuped: bool,
+    pub computed_at: chrono::DateTime<chrono::Utc>,
+    /// Everything committed up to this time is counted.
+    pub data_through: chrono::DateTime<chrono::Utc>,
+    /// People exposed to more than one variation (under several ids), left out of the analysis.
+    pub people_in_several_variations: u64,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<SegmentBreakdown>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentBreakdown {
+    pub attribute: String,
+    /// Largest segments first.
+    pub values: Vec<SegmentResult>,
+    /// Per metric and treatment: does the relative lift differ between segments more than chance would?
+    pub heterogeneity: Vec<Heterogeneity>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentResult {
+    pub value: String,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heterogeneity {
+    pub metric: String,
+    pub variation: String,
+    /// Cochran's Q p-value; `None` with fewer than two segments that have an estimate.
+    pub p_value: Option<f64>,
+}
+
+/// The heterogeneity of every metric × treatment across the segments' analyses.
+pub fn heterogeneity(segments: &[SegmentResult], variations: &[String]) -> Vec<Heterogeneity> {
+    let Some(first) = segments.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (m, metric) in first.analysis.metrics.iter().enumerate() {
+        for (v, variation) in variations.iter().enumerate().skip(1) {
+            let estimates: Vec<(f64, f64)> = segments
+                .iter()
+                .filter_map(|s| {
+                    s.analysis.metrics.get(m)?.variations.get(v)?.comparison.as_ref()?.relative_lift.as_ref()
+                })
+                .map(|lift| (lift.estimate, lift.stddev))
+                .collect();
+            out.push(Heterogeneity {
+                metric: metric.key.clone(),
+                variation: variation.clone(),
+                p_value: heterogeneity_p_value(&estimates),
+            });
+        }
+    }
+    out
+}
+
+/// A unit as first exposed: its variation, when, the attributes sent with the assignment request, and the
+/// person (unified profile) it belongs to if known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExposedUnit {
+    pub variation: usize,
+    pub exposed_at: chrono::DateTime<chrono::Utc>,
+    pub person: Option<i64>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One analysis unit per person: a person exposed under several ids (anonymous on the app, signed in on the
+/// web) counts once, from the first exposure; a person who saw different variations is left out (the effect
+/// on them is not any one variation's) and counted in the second value.
+pub fn one_unit_per_person(units: Vec<ExposedUnit>) -> (Vec<ExposedUnit>, u64) {
+    use std::collections::HashMap;
+    let mut by_person: HashMap<i64, (ExposedUnit, bool)> = HashMap::new();
+    let mut anonymous = Vec::new();
+    for unit in units {
+        let Some(person) = unit.person else {
+            anonymous.push(unit);
+            continue;
+        };
+        match by_person.get_mut(&person) {
+            None => {
+                by_person.insert(person, (unit, false));
+            }
+            Some((first, mixed)) => {
+                *mixed |= first.variation != unit.variation;
+                if unit.exposed_at < first.exposed_at {
+                    *first = unit;
+                }
+            }
+        }
+    }
+    let mixed = by_person.values().filter(|(_, mixed)| *mixed).count() as u64;
+    let mut people: Vec<ExposedUnit> = by_person.into_values().filter(|(_, mixed)| !mixed).map(|(u, _)| u).collect();
+    people.sort_by_key(|u| (u.exposed_at, u.person));
+    people.extend(anonymous);
+    (people, mixed)
 }
 
 /// Cochran's Q test of whether independent estimates (estimate, standard error) of one effect differ by more
@@ -154,10 +303,11 @@ mod tests {
             values: vec![units(500, 10_000), units(700, 10_000)],
         };
         let settings = AnalysisSettings::default();
-        let fair = analyze(&[10_000, 10_000], &[0.5, 0.5], std::slice::from_ref(&metric), &settings, false);
+        let keys = ["control".to_string(), "treatment".to_string()];
+        let fair = analyze(&keys, &[10_000, 10_000], &[0.5, 0.5], std::slice::from_ref(&metric), &settings, false);
         assert!(fair.srm_ok);
         assert!(fair.metrics[0].variations[1].comparison.as_ref().unwrap().significant);
-        let broken = analyze(&[10_000, 11_000], &[0.5, 0.5], &[metric], &settings, false);
+        let broken = analyze(&keys, &[10_000, 11_000], &[0.5, 0.5], &[metric], &settings, false);
         assert!(!broken.srm_ok && broken.srm_p_value < 0.001);
         assert!(!broken.metrics[0].variations[1].comparison.as_ref().unwrap().significant);
     }
@@ -170,7 +320,8 @@ mod tests {
             values: vec![units(500, 10_000), units(converted, 10_000), units(500, 10_000)],
         };
         let settings = AnalysisSettings { correction: Correction::Holm, ..Default::default() };
-        let analysis = analyze(&[10_000; 3], &[1.0; 3], &[metric("a", 560), metric("b", 520)], &settings, false);
+        let keys = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let analysis = analyze(&keys, &[10_000; 3], &[1.0; 3], &[metric("a", 560), metric("b", 520)], &settings, false);
         let lifts: Vec<_> = analysis
             .metrics
             .iter()
@@ -184,6 +335,29 @@ mod tests {
             (adjusted - (4.0 * smallest).min(1.0)).abs() < 1e-12,
             "Holm multiplies the smallest by the family size"
         );
+    }
+
+    #[test]
+    fn a_person_counts_once_and_people_who_saw_two_variations_are_left_out() {
+        use chrono::TimeZone;
+        let at = |h| chrono::Utc.with_ymd_and_hms(2026, 11, 1, h, 0, 0).unwrap();
+        let unit = |variation, hour, person| ExposedUnit {
+            variation,
+            exposed_at: at(hour),
+            person,
+            attributes: Default::default(),
+        };
+        let (units, mixed) = one_unit_per_person(vec![
+            unit(1, 5, Some(1)),
+            unit(1, 3, Some(1)),
+            unit(0, 4, Some(2)),
+            unit(1, 6, Some(2)),
+            unit(0, 1, None),
+            unit(0, 2, None),
+        ]);
+        assert_eq!(mixed, 1);
+        assert_eq!(units.len(), 3, "person 1 once, person 2 left out, both anonymous units kept");
+        assert_eq!(units[0].exposed_at, at(3), "from the first exposure");
     }
 
     #[test]
