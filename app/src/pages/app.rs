@@ -11,6 +11,7 @@ use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
 use crate::pages::not_found::NotFound;
 use crate::pages::profiles::{ProfilePage, ProfilesPage};
+use crate::pages::results::ResultsPage;
 use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
 use crate::pages::users::UsersPage;
 use leptos::prelude::*;
@@ -89,6 +90,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("experiments/new") view=NewExperimentPage />
                     <Route path=path!("experiments/:key") view=ExperimentPage />
                     <Route path=path!("experiments/:key/edit") view=EditExperimentPage />
+                    <Route path=path!("experiments/:key/results") view=ResultsPage />
                     <Route path=path!("signals") view=SignalsPage />
                     <Route path=path!("signals/new") view=NewSignalPage />
                     <Route path=path!("signals/:key") view=SignalPage />

@@ -35,11 +35,11 @@ fn percent(text: &str) -> Option<f64> {
     number(text.trim().trim_end_matches('%')).map(|x| x / 100.0)
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:+.2}%", x * 100.0)
 }
 
-fn plain_pct(x: f64) -> String {
+pub(crate) fn plain_pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
@@ -174,7 +174,7 @@ fn CompareCard() -> impl IntoView {
     }
 }
 
-fn interval(lift: &Lift) -> String {
+pub(crate) fn interval(lift: &Lift) -> String {
     match (lift.ci_low, lift.ci_high) {
         (Some(low), Some(high)) => format!("{} to {}", pct(low), pct(high)),
         (Some(low), None) => format!("above {}", pct(low)),
@@ -226,7 +226,7 @@ fn format_value(x: f64) -> String {
     }
 }
 
-fn format_p(p: f64) -> String {
+pub(crate) fn format_p(p: f64) -> String {
     if p < 0.0001 {
         "< 0.0001".into()
     } else {
@@ -235,7 +235,7 @@ fn format_p(p: f64) -> String {
 }
 
 /// One sentence that says what the data support and no more.
-fn verdict(relative: &Lift, chance_to_win: Option<f64>, significant: bool, confidence: &str) -> String {
+pub(crate) fn verdict(relative: &Lift, chance_to_win: Option<f64>, significant: bool, confidence: &str) -> String {
     let direction = if relative.estimate >= 0.0 { "raised" } else { "lowered" };
     let size = plain_pct(relative.estimate.abs());
     match chance_to_win {

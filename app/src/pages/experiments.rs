@@ -205,6 +205,7 @@ fn ExperimentView(
         <header class="page-header">
             <h1>{e.spec.name.clone()} " " {status_badge(e.status)}</h1>
             <p class="lead"><code>{key.clone()}</code> " · " {e.spec.description.clone()}</p>
+            <a class="button" data-testid="open-results" href=format!("/experiments/{key}/results")>"Results"</a>
             {actions}
         </header>
         <ActionError result=change_status.value() />

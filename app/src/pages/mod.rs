@@ -9,6 +9,7 @@ pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod profiles;
+pub mod results;
 pub mod signals;
 pub mod users;
 

@@ -35,6 +35,8 @@ pub struct MetricResult {
     pub window_days: u32,
     /// The winsorizing cap applied, if any.
     pub cap: Option<f64>,
+    /// Lifetime value: `units` are the units whose horizon has fully elapsed.
+    pub mature_units_only: bool,
     /// Control first; every other variation carries its comparison with control.
     pub variations: Vec<VariationResult>,
 }
@@ -111,6 +113,7 @@ fn metric_result(metric: &MetricValues, settings: &AnalysisSettings, cuped: bool
         higher_is_better: spec.higher_is_better,
         window_days: spec.window_days,
         cap,
+        mature_units_only: spec.measure == super::metrics::Measure::LifetimeValue,
         variations,
     }
 }

@@ -1,0 +1,370 @@
+//! An experiment's results: the sample-ratio check, a plain-language verdict on the primary metric, a forest
+//! plot of every metric's relative lift, a table per metric, and a segment breakdown, under the method chosen.
+
+use crate::components::feedback::LoadError;
+use crate::components::format_time;
+use crate::domain::stats::calculator::VariationResult;
+use crate::domain::stats::metrics::MetricKind;
+use crate::domain::stats::results::{ExperimentResults, MetricResult, MetricRole, SegmentBreakdown};
+use crate::domain::stats::Lift;
+use crate::error::AppError;
+use crate::pages::calculator::{format_p, interval, pct, plain_pct, verdict};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+
+#[server(endpoint = "experiment_results")]
+pub async fn load_results(
+    key: String,
+    method: String,
+    cuped: bool,
+    correction: String,
+    segment: String,
+) -> Result<ExperimentResults, AppError> {
+    crate::error::server_result(
+        async {
+            use crate::domain::stats::results::ResultsQuery;
+            let (state, caller) = crate::pages::context::caller().await?;
+            let query: ResultsQuery = serde_json::from_value(serde_json::json!({
+                "method": if method.is_empty() { None } else { Some(method) },
+                "cuped": cuped,
+                "correction": if correction.is_empty() { None } else { Some(correction) },
+                "segment": if segment.trim().is_empty() { None } else { Some(segment) },
+            }))
+            .map_err(|e| AppError::invalid(format!("invalid results settings: {e}")))?;
+            crate::services::results::results(&state.db, &caller, &key, &query).await
+        }
+        .await,
+    )
+}
+
+#[component]
+pub fn ResultsPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let key = move || params.read().get("key").unwrap_or_default();
+    let setting = move |name: &'static str, default: &'static str| {
+        move || query.read().get(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    };
+    let (method, correction, segment, cuped) = (
+        setting("method", "frequentist"),
+        setting("correction", "none"),
+        setting("segment", ""),
+        setting("cuped", "true"),
+    );
+    let results = Resource::new(
+        move || (key(), method(), cuped(), correction(), segment()),
+        |(key, method, cuped, correction, segment)| load_results(key, method, cuped == "true", correction, segment),
+    );
+    let navigate = use_navigate();
+    // Each control rewrites the URL, so a reading can be shared and survives a reload.
+    let set = move |name: &'static str, value: String| {
+        let mut next: Vec<(String, String)> = ["method", "cuped", "correction", "segment"]
+            .iter()
+            .filter(|n| **n != name)
+            .filter_map(|n| query.read_untracked().get(n).map(|v| (n.to_string(), v)))
+            .collect();
+        next.push((name.to_string(), value));
+        let encoded: Vec<String> = next
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| format!("{n}={}", form_urlencoded_value(v)))
+            .collect();
+        navigate(&format!("/experiments/{}/results?{}", key(), encoded.join("&")), Default::default());
+    };
+    let set = StoredValue::new(set);
+    view! {
+        <Title text="Results" />
+        <header class="page-header">
+            <h1>"Results"</h1>
+            <p class="lead"><a href=move || format!("/experiments/{}", key())><code>{key}</code></a></p>
+        </header>
+        <section class="card form-row" data-testid="results-controls">
+            <label>
+                "Method"
+                <select data-testid="results-method" prop:value=method on:change=move |ev| set.with_value(|s| s("method", event_target_value(&ev)))>
+                    <option value="frequentist">"Frequentist"</option>
+                    <option value="sequential">"Sequential (safe to peek)"</option>
+                    <option value="bayesian">"Bayesian"</option>
+                </select>
+            </label>
+            <label>
+                "Multiple metrics"
+                <select data-testid="results-correction" prop:value=correction on:change=move |ev| set.with_value(|s| s("correction", event_target_value(&ev)))>
+                    <option value="none">"No correction"</option>
+                    <option value="holm">"Holm–Bonferroni"</option>
+                    <option value="bh">"Benjamini–Hochberg"</option>
+                </select>
+            </label>
+            <label>
+                "Segment by attribute"
+                <input type="text" placeholder="e.g. device" data-testid="results-segment" prop:value=segment
+                    on:change=move |ev| set.with_value(|s| s("segment", event_target_value(&ev))) />
+            </label>
+            <label class="checkbox">
+                <input type="checkbox" data-testid="results-cuped" prop:checked=move || cuped() == "true"
+                    on:change=move |ev| set.with_value(|s| s("cuped", event_target_checked(&ev).to_string())) />
+                "CUPED variance reduction"
+            </label>
+        </section>
+        <Transition fallback=|| view! { <p class="muted">"Computing…"</p> }>
+            {move || Suspend::new(async move {
+                match results.await {
+                    Ok(r) => view! { <ResultsView results=r /> }.into_any(),
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn form_urlencoded_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn ResultsView(results: ExperimentResults) -> impl IntoView {
+    let analysis = &results.analysis;
+    let total: u64 = analysis.exposures.iter().sum();
+    let split = analysis
+        .variations
+        .iter()
+        .zip(&analysis.exposures)
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let srm = (!analysis.srm_ok).then(|| {
+        view! {
+            <div class="banner danger" data-testid="srm-banner" role="alert">
+                <strong>"Sample ratio mismatch."</strong>
+                {format!(
+                    " The units per variation ({split}) differ from the configured split far more than chance allows \
+                     (p = {}). Randomization or exposure logging is broken, so none of these results can be trusted.",
+                    format_p(analysis.srm_p_value)
+                )}
+            </div>
+        }
+    });
+    let alpha = results.settings.alpha;
+    let primary = analysis.metrics.iter().find(|m| m.role == MetricRole::Primary).cloned();
+    let verdict_text = match (&primary, analysis.srm_ok) {
+        (_, false) => "No verdict: the sample ratio mismatch makes every number below untrustworthy.".to_string(),
+        (None, _) => "No primary metric is attached to this experiment; every metric below is exploratory.".to_string(),
+        (Some(m), true) => primary_verdict(m, &analysis.variations, alpha),
+    };
+    let notes = (results.people_in_several_variations > 0).then(|| {
+        format!(
+            "{} people saw more than one variation (under several ids) and are left out.",
+            results.people_in_several_variations
+        )
+    });
+    view! {
+        {srm}
+        <section class="card" data-testid="results-summary">
+            <p class="verdict" data-testid="results-verdict">{verdict_text}</p>
+            <p class="muted">
+                {format!("{total} units: {split}. Sample-ratio p = {}. ", format_p(analysis.srm_p_value))}
+                {format!("Computed {} with data through {}.", format_time(&results.computed_at), format_time(&results.data_through))}
+            </p>
+            {notes.map(|n| view! { <p class="muted">{n}</p> })}
+        </section>
+        {(!analysis.metrics.is_empty()).then(|| view! {
+            <section class="card">
+                <h2>"Relative lift by metric"</h2>
+                <ForestPlot metrics=analysis.metrics.clone() variations=analysis.variations.clone() confidence=1.0 - alpha />
+            </section>
+        })}
+        {analysis.metrics.iter().map(|m| view! { <MetricTable metric=m.clone() variations=analysis.variations.clone() bayesian=results.settings.method == crate::domain::stats::MethodName::Bayesian /> }).collect_view()}
+        {results.segments.clone().map(|s| view! { <Segments breakdown=s /> })}
+    }
+}
+
+/// The verdict on the primary metric for each treatment, never claiming more than the data support.
+fn primary_verdict(metric: &MetricResult, variations: &[String], alpha: f64) -> String {
+    let confidence = format!("{:.0}%", (1.0 - alpha) * 100.0);
+    metric
+        .variations
+        .iter()
+        .zip(variations)
+        .skip(1)
+        .map(|(v, key)| {
+            let Some(c) = &v.comparison else { return String::new() };
+            match &c.relative_lift {
+                None => format!(
+                    "{key}: no lift on {} yet ({}).",
+                    metric.name,
+                    c.not_estimable.map(|r| r.to_string()).unwrap_or_default()
+                ),
+                Some(lift) => format!(
+                    "{key} on {}: {}",
+                    metric.name,
+                    verdict(lift, c.chance_to_win, c.significant, &confidence).replace("the metric", &metric.name)
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every metric × treatment's relative lift with its interval, one row each, zero marked.
+#[component]
+fn ForestPlot(metrics: Vec<MetricResult>, variations: Vec<String>, confidence: f64) -> impl IntoView {
+    let rows: Vec<(String, Lift, bool)> = metrics
+        .iter()
+        .flat_map(|m| {
+            m.variations.iter().zip(&variations).skip(1).filter_map(move |(v, key)| {
+                let c = v.comparison.as_ref()?;
+                Some((format!("{} · {key}", m.name), c.relative_lift.clone()?, c.significant))
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return view! { <p class="muted">"No lift can be estimated yet."</p> }.into_any();
+    }
+    let (label_width, plot_width, row_height) = (260.0, 420.0, 26.0);
+    let bound = |l: &Lift| [l.ci_low.unwrap_or(l.estimate), l.ci_high.unwrap_or(l.estimate), l.estimate];
+    let low = rows.iter().flat_map(|(_, l, _)| bound(l)).fold(0.0_f64, f64::min);
+    let high = rows.iter().flat_map(|(_, l, _)| bound(l)).fold(0.0_f64, f64::max);
+    let pad = ((high - low) * 0.08).max(0.005);
+    let (low, high) = (low - pad, high + pad);
+    let x = move |value: f64| label_width + (value - low) / (high - low) * plot_width;
+    let height = row_height * rows.len() as f64 + 30.0;
+    let width = label_width + plot_width + 20.0;
+    view! {
+        <svg class="forest" data-testid="forest-plot" viewBox=format!("0 0 {width} {height}") role="img"
+            aria-label=format!("Relative lift per metric with {:.0}% intervals", confidence * 100.0)>
+            <line class="zero" x1=x(0.0) x2=x(0.0) y1=0 y2=height - 24.0 />
+            {rows.into_iter().enumerate().map(|(i, (label, lift, significant))| {
+                let y = row_height * i as f64 + row_height / 2.0;
+                let class = if significant { "interval significant" } else { "interval" };
+                let (from, to) = (lift.ci_low.unwrap_or(low), lift.ci_high.unwrap_or(high));
+                view! {
+                    <g>
+                        <title>{format!("{label}: {} ({})", pct(lift.estimate), interval(&lift))}</title>
+                        <text x=0 y=y + 4.0 class="label">{label}</text>
+                        <line class=class x1=x(from) x2=x(to) y1=y y2=y />
+                        <circle class=class cx=x(lift.estimate) cy=y r=4.5 />
+                    </g>
+                }
+            }).collect_view()}
+            // The ends of the axis are labelled unless they would overlap the zero mark.
+            {((x(0.0) - x(low)) > 48.0).then(|| view! { <text x=x(low) y=height - 6.0 class="axis">{pct(low)}</text> })}
+            <text x=x(0.0) y=height - 6.0 class="axis" text-anchor="middle">"0"</text>
+            {((x(high) - x(0.0)) > 48.0).then(|| view! { <text x=x(high) y=height - 6.0 class="axis" text-anchor="end">{pct(high)}</text> })}
+        </svg>
+    }
+    .into_any()
+}
+
+fn format_value(kind: MetricKind, x: f64) -> String {
+    match kind {
+        MetricKind::Conversion => plain_pct(x),
+        _ => format!("{x:.2}"),
+    }
+}
+
+#[component]
+fn MetricTable(metric: MetricResult, variations: Vec<String>, bayesian: bool) -> impl IntoView {
+    let role = match metric.role {
+        MetricRole::Primary => "primary",
+        MetricRole::Secondary => "secondary",
+        MetricRole::Guardrail => "guardrail",
+    };
+    let units_label = if metric.mature_units_only { "Mature units" } else { "Units" };
+    let evidence_label = if bayesian { "Chance to win" } else { "p-value" };
+    let kind = metric.kind;
+    let row = move |(v, key): (&VariationResult, &String)| {
+        let comparison = v.comparison.clone();
+        let lift = comparison.as_ref().and_then(|c| c.relative_lift.clone());
+        let evidence =
+            comparison.as_ref().map(|c| match (c.chance_to_win, lift.as_ref().and_then(|l| l.adjusted_p_value)) {
+                (Some(ctw), _) => plain_pct(ctw),
+                (None, Some(p)) => format_p(p),
+                _ => "—".into(),
+            });
+        let badge = comparison.as_ref().map(|c| {
+            if c.significant {
+                view! { <span class="badge ok">"significant"</span> }.into_any()
+            } else {
+                view! { <span class="badge neutral">"not significant"</span> }.into_any()
+            }
+        });
+        view! {
+            <tr>
+                <td><code>{key.clone()}</code></td>
+                <td class="num">{v.units}</td>
+                <td class="num">{format_value(kind, v.value)}</td>
+                <td class="num">{lift.as_ref().map(|l| pct(l.estimate))}</td>
+                <td>{lift.as_ref().map(interval)}</td>
+                <td class="num">{evidence}</td>
+                <td>{badge}</td>
+            </tr>
+        }
+    };
+    view! {
+        <section class="card" data-testid=format!("metric-{}", metric.key)>
+            <h2>{metric.name.clone()} " " <span class="badge neutral">{role}</span></h2>
+            <p class="muted">
+                {format!("{} days after first exposure", metric.window_days)}
+                {metric.cap.map(|c| format!(" · values capped at {c:.2}"))}
+                {(!metric.higher_is_better).then_some(" · lower is better")}
+            </p>
+            <div class="table-wrap">
+                <table class="data">
+                    <thead><tr><th>"Variation"</th><th class="num">{units_label}</th><th class="num">"Value"</th><th class="num">"Relative lift"</th><th>"Interval"</th><th class="num">{evidence_label}</th><th></th></tr></thead>
+                    <tbody>{metric.variations.iter().zip(&variations).map(row).collect_view()}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Segments(breakdown: SegmentBreakdown) -> impl IntoView {
+    let primary = breakdown.values.first().and_then(|s| s.analysis.metrics.first()).map(|m| m.key.clone());
+    view! {
+        <section class="card" data-testid="segments">
+            <h2>{format!("By {}", breakdown.attribute)}</h2>
+            <div class="table-wrap">
+                <table class="data">
+                    <thead><tr><th>"Segment"</th><th class="num">"Units"</th><th>"Metric"</th><th>"Variation"</th><th class="num">"Relative lift"</th><th>"Interval"</th></tr></thead>
+                    <tbody>
+                        {breakdown.values.iter().flat_map(|segment| {
+                            let units: u64 = segment.analysis.exposures.iter().sum();
+                            let value = segment.value.clone();
+                            segment.analysis.metrics.iter().filter(|m| Some(&m.key) == primary.as_ref()).flat_map(move |m| {
+                                let value = value.clone();
+                                m.variations.iter().zip(segment.analysis.variations.clone()).skip(1).map(move |(v, key)| {
+                                    let lift = v.comparison.as_ref().and_then(|c| c.relative_lift.clone());
+                                    view! {
+                                        <tr>
+                                            <td>{value.clone()}</td><td class="num">{units}</td><td>{m.name.clone()}</td><td><code>{key}</code></td>
+                                            <td class="num">{lift.as_ref().map(|l| pct(l.estimate)).unwrap_or_else(|| "—".into())}</td>
+                                            <td>{lift.as_ref().map(interval).unwrap_or_else(|| "—".into())}</td>
+                                        </tr>
+                                    }
+                                })
+                            })
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            <ul class="muted">
+                {breakdown.heterogeneity.iter().map(|h| {
+                    let text = match h.p_value {
+                        Some(p) if p < 0.05 => format!("{} · {}: the effect differs between segments (p = {}).", h.metric, h.variation, format_p(p)),
+                        Some(p) => format!("{} · {}: no evidence the effect differs between segments (p = {}).", h.metric, h.variation, format_p(p)),
+                        None => format!("{} · {}: too few segments with an estimate to compare.", h.metric, h.variation),
+                    };
+                    view! { <li>{text}</li> }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}

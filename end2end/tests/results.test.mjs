@@ -1,0 +1,73 @@
+// An experiment's results page: units assigned through the API, orders sent through the events API, and the
+// page showing the verdict, the forest plot and the tables, with the method switch in the URL.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function keyWith(page, scopes) {
+  const response = await page.request.post(`${BASE_URL}/api/v1/api-keys`, { data: { name: `e2e-${scopes.join('-')}-${Date.now()}`, scopes } });
+  assert.equal(response.status(), 201);
+  return (await response.json()).secret;
+}
+
+test('a results page shows the verdict, the forest plot and every metric', async () => {
+  const page = await newPage(browser);
+  await signIn(page);
+  const key = `e2e-results-${Date.now()}`;
+  const created = await page.request.post(`${BASE_URL}/api/v1/experiments`, { data: {
+    key, name: 'Express checkout button', variations: [{ key: 'control' }, { key: 'express' }],
+    metrics: { primary: 'purchase', secondary: ['aov'] },
+  } });
+  assert.equal(created.status(), 201);
+  assert.equal((await page.request.post(`${BASE_URL}/api/v1/experiments/${key}/start`)).status(), 200);
+
+  // 300 shoppers get a bucket; those in "express" order three times as often.
+  const assignKey = await keyWith(page, ['assign']);
+  const ingestKey = await keyWith(page, ['ingest']);
+  const events = [];
+  const counts = { control: 0, express: 0 };
+  for (let i = 0; i < 300; i++) {
+    const unit = `${key}-shopper-${i}`;
+    const answer = await page.request.post(`${BASE_URL}/api/v1/assign`, {
+      headers: { authorization: `Bearer ${assignKey}` }, data: { unit_id: unit, experiments: [key] },
+    });
+    const variation = (await answer.json()).assignments[0].variation;
+    counts[variation] += 1;
+    const orders = variation === 'express' ? i % 10 < 6 : i % 10 < 2;
+    events.push({ message_id: `${unit}-visit`, type: 'page', user_id: unit });
+    if (orders) {
+      events.push({ message_id: `${unit}-order`, type: 'track', event: 'Order Completed', user_id: unit,
+        properties: { order_id: `${unit}-1`, revenue: 40 + (i % 7) } });
+    }
+  }
+  const sent = await page.request.post(`${BASE_URL}/api/v1/events`, { headers: { authorization: `Bearer ${ingestKey}` }, data: { events } });
+  assert.equal(sent.status(), 200);
+
+  await page.goto(`${BASE_URL}/experiments/${key}`);
+  await waitHydrated(page);
+  await page.click('[data-testid="open-results"]');
+  await page.waitForURL(new RegExp(`/experiments/${key}/results`));
+  // Exposures are written in batches within a fraction of a second; reload until all 300 are in.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const summary = await page.locator('[data-testid="results-summary"]').textContent();
+    if (summary.includes('300 units')) break;
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  assert.match(await page.locator('[data-testid="results-summary"]').textContent(), /300 units/);
+  assert.match(await page.locator('[data-testid="results-verdict"]').textContent(), /express on Purchase conversion: Treatment raised Purchase conversion by/);
+  assert.equal(await page.locator('[data-testid="forest-plot"] circle').count(), 2, 'purchase and AOV, one treatment each');
+  assert.equal(await page.locator('[data-testid="srm-banner"]').count(), 0);
+  await page.locator('[data-testid="metric-aov"]').waitFor();
+  if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/results.png`, fullPage: true });
+
+  await waitHydrated(page);
+  await page.selectOption('[data-testid="results-method"]', 'bayesian');
+  await page.waitForURL(/method=bayesian/);
+  await page.waitForFunction(() => /chance of beating control/.test(document.querySelector('[data-testid="results-verdict"]')?.textContent ?? ''));
+  assert.deepEqual(page.errors, []);
+});
