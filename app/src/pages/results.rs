@@ -156,7 +156,7 @@ fn ResultsView(results: ExperimentResults) -> impl IntoView {
     let verdict_text = match (&primary, analysis.srm_ok) {
         (_, false) => "No verdict: the sample ratio mismatch makes every number below untrustworthy.".to_string(),
         (None, _) => "No primary metric is attached to this experiment; every metric below is exploratory.".to_string(),
-        (Some(m), true) => primary_verdict(m, &analysis.variations, alpha),
+        (Some(m), true) => primary_verdict(m, &analysis.variations, alpha, results.planned_mde),
     };
     let notes = (results.people_in_several_variations > 0).then(|| {
         format!(
@@ -185,8 +185,9 @@ fn ResultsView(results: ExperimentResults) -> impl IntoView {
     }
 }
 
-/// The verdict on the primary metric for each treatment, never claiming more than the data support.
-fn primary_verdict(metric: &MetricResult, variations: &[String], alpha: f64) -> String {
+/// The verdict on the primary metric for each treatment, never claiming more than the data support: a flat
+/// result whose interval still holds the planned effect says the test is underpowered, not that nothing changed.
+fn primary_verdict(metric: &MetricResult, variations: &[String], alpha: f64, planned_mde: Option<f64>) -> String {
     let confidence = format!("{:.0}%", (1.0 - alpha) * 100.0);
     metric
         .variations
@@ -201,11 +202,24 @@ fn primary_verdict(metric: &MetricResult, variations: &[String], alpha: f64) -> 
                     metric.name,
                     c.not_estimable.map(|r| r.to_string()).unwrap_or_default()
                 ),
-                Some(lift) => format!(
-                    "{key} on {}: {}",
-                    metric.name,
-                    verdict(lift, c.chance_to_win, c.significant, &confidence).replace("the metric", &metric.name)
-                ),
+                Some(lift) => {
+                    let mut text = format!(
+                        "{key} on {}: {}",
+                        metric.name,
+                        verdict(lift, c.chance_to_win, c.significant, &confidence).replace("the metric", &metric.name)
+                    );
+                    let holds = |effect: f64| {
+                        lift.ci_low.is_none_or(|l| l <= effect) && lift.ci_high.is_none_or(|h| h >= effect)
+                    };
+                    if let Some(mde) = planned_mde.filter(|m| !c.significant && (holds(*m) || holds(-*m))) {
+                        text.push_str(&format!(
+                            " The interval still includes the planned {} effect: the test is underpowered so far, \
+                             so a real effect of that size is not ruled out.",
+                            plain_pct(mde)
+                        ));
+                    }
+                    text
+                }
             }
         })
         .collect::<Vec<_>>()
@@ -366,5 +380,54 @@ fn Segments(breakdown: SegmentBreakdown) -> impl IntoView {
                 }).collect_view()}
             </ul>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::stats::Comparison;
+
+    fn primary(ci: (f64, f64), significant: bool) -> MetricResult {
+        let lift = Lift {
+            estimate: (ci.0 + ci.1) / 2.0,
+            stddev: 0.02,
+            ci_low: Some(ci.0),
+            ci_high: Some(ci.1),
+            p_value: Some(if significant { 0.01 } else { 0.3 }),
+            adjusted_p_value: Some(if significant { 0.01 } else { 0.3 }),
+        };
+        let comparison = Comparison {
+            absolute_lift: None,
+            relative_lift: Some(lift),
+            chance_to_win: None,
+            risk: None,
+            significant,
+            not_estimable: None,
+            variance_reduction: None,
+        };
+        let variation = |comparison| VariationResult { units: 1000.0, value: 0.1, stddev: 0.3, comparison };
+        MetricResult {
+            key: "purchase".into(),
+            name: "Purchase".into(),
+            role: MetricRole::Primary,
+            kind: MetricKind::Conversion,
+            higher_is_better: true,
+            window_days: 14,
+            cap: None,
+            mature_units_only: false,
+            variations: vec![variation(None), variation(Some(comparison))],
+        }
+    }
+
+    #[test]
+    fn a_flat_result_that_cannot_rule_out_the_planned_effect_says_it_is_underpowered() {
+        let keys = ["control".to_string(), "b".to_string()];
+        let flat = primary_verdict(&primary((-0.03, 0.08), false), &keys, 0.05, Some(0.05));
+        assert!(flat.contains("No significant difference") && flat.contains("underpowered"), "{flat}");
+        let precise = primary_verdict(&primary((-0.01, 0.02), false), &keys, 0.05, Some(0.05));
+        assert!(!precise.contains("underpowered"), "{precise}");
+        let win = primary_verdict(&primary((0.04, 0.12), true), &keys, 0.05, Some(0.05));
+        assert!(win.contains("raised Purchase by 8.0%") && !win.contains("underpowered"), "{win}");
     }
 }

@@ -84,6 +84,7 @@ pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) 
         computed_at: now,
         data_through: now,
         people_in_several_variations,
+        planned_mde: experiment.spec.hypothesis.mde,
         analysis,
         segments,
     })

@@ -162,6 +162,8 @@ pub struct ExperimentResults {
     pub data_through: chrono::DateTime<chrono::Utc>,
     /// People exposed to more than one variation (under several ids), left out of the analysis.
     pub people_in_several_variations: u64,
+    /// The minimum detectable effect the hypothesis planned for (relative), if it named one.
+    pub planned_mde: Option<f64>,
     #[serde(flatten)]
     pub analysis: Analysis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
