@@ -1,14 +1,14 @@
 //! The assignment API: `POST /api/v1/assign`, `GET /api/v1/experiments/{key}/assignment`, `GET /api/v1/config`.
 //! Answers come from the in-memory snapshot; no request touches the database.
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::auth::Caller;
 use app::domain::access::Access;
 use app::domain::assignment::Assignment;
 use app::error::AppError;
 use app::services::assignments::{self, AssignRequest, AssignResponse};
 use app::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +28,7 @@ pub async fn assignment(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
-    Query(mut query): Query<HashMap<String, String>>,
+    ApiQuery(mut query): ApiQuery<HashMap<String, String>>,
 ) -> Result<Json<Assignment>, AppError> {
     let unit_id =
         query.remove("unit_id").ok_or_else(|| AppError::invalid("the unit_id query parameter is required"))?;

@@ -1,7 +1,7 @@
 //! Native ingestion (`POST /api/v1/events`), opt-out and opt-in, and the ingestion counters.
 
 use super::body::{parse_json, read_body, require_json};
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use app::auth::Caller;
 use app::domain::events::{BatchDefaults, Dialect};
 use app::error::AppError;
@@ -9,7 +9,7 @@ use app::services::ingest::{self, IngestResponse};
 use app::services::profiles::{self, IngestStats, OptOutState};
 use app::state::AppState;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -64,7 +64,7 @@ pub struct StatsQuery {
 pub async fn ingest_stats(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<StatsQuery>,
+    ApiQuery(query): ApiQuery<StatsQuery>,
 ) -> Result<Json<IngestStats>, AppError> {
     Ok(Json(profiles::ingest_stats(&state, &caller, query.hours).await?))
 }

@@ -1,12 +1,12 @@
 //! Unified profiles (`/api/v1/profiles`) and unit intent (`/api/v1/units/{id}/intent`).
 
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use app::auth::Caller;
 use app::error::AppError;
 use app::model::{Profile, ProfileSummary};
 use app::services::profiles::{self, Timeline, UnitIntent};
 use app::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
@@ -20,7 +20,7 @@ pub struct SearchQuery {
 pub async fn search_profiles(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<SearchQuery>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<ProfileSummary>>, AppError> {
     Ok(Json(profiles::search(&state.db, &caller, &query.q, query.stage.as_deref()).await?))
 }
@@ -43,7 +43,7 @@ pub async fn profile_events(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-    Query(query): Query<TimelineQuery>,
+    ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Json<Timeline>, AppError> {
     Ok(Json(profiles::timeline(&state.db, &caller, &id, query.limit, query.before.as_deref()).await?))
 }

@@ -1,14 +1,14 @@
 //! `/api/v1/signals`: the micro-conversion library. Read with scope `read`; change with the editor role or
 //! scope `admin`.
 
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::auth::Caller;
 use app::domain::signals::SignalStatus;
 use app::error::AppError;
 use app::model::{Signal, VolumePoint};
 use app::services::signals::{self, Preview, SignalFilter};
 use app::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::Value;
 pub async fn list_signals(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<SignalFilter>,
+    ApiQuery(filter): ApiQuery<SignalFilter>,
 ) -> Result<Json<Vec<Signal>>, AppError> {
     Ok(Json(signals::list(&state.db, &caller, &filter).await?))
 }
@@ -81,7 +81,7 @@ pub async fn signal_volume(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
-    Query(query): Query<VolumeQuery>,
+    ApiQuery(query): ApiQuery<VolumeQuery>,
 ) -> Result<Json<Vec<VolumePoint>>, AppError> {
     let mut volume = signals::volume(&state.db, &caller, Some(&key), query.days.unwrap_or(30)).await?;
     Ok(Json(volume.remove(&key).unwrap_or_default()))

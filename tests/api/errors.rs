@@ -76,3 +76,19 @@ async fn bad_path_parameters_are_400() {
     let response = admin.post(app.url("/api/v1/api-keys/abc/revoke")).send().await.unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
 }
+
+#[tokio::test]
+async fn malformed_query_strings_are_400_with_the_json_error_shape() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    for path in [
+        "/api/v1/profiles/someone/events?limit=many",
+        "/api/v1/signals/x/volume?days=-",
+        "/api/v1/ingest/stats?hours=lots",
+    ] {
+        let response = viewer.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.expect("a JSON error body");
+        assert_eq!(body["error"]["code"], "invalid_input", "{path}: {body}");
+    }
+}
