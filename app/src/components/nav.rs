@@ -18,6 +18,7 @@ pub fn TopBar(user: User) -> impl IntoView {
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/experiments">"Experiments"</A>
                 <A href="/signals">"Signals"</A>
+                <A href="/metrics">"Metrics"</A>
                 <A href="/profiles">"Profiles"</A>
                 <A href="/calculator">"Calculator"</A>
                 <Show when=move || is_admin>

@@ -9,6 +9,7 @@ use crate::pages::experiment_form::{EditExperimentPage, NewExperimentPage};
 use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
 use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
+use crate::pages::metrics::MetricsPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::profiles::{ProfilePage, ProfilesPage};
 use crate::pages::results::ResultsPage;
@@ -94,6 +95,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("signals") view=SignalsPage />
                     <Route path=path!("signals/new") view=NewSignalPage />
                     <Route path=path!("signals/:key") view=SignalPage />
+                    <Route path=path!("metrics") view=MetricsPage />
                     <Route path=path!("profiles") view=ProfilesPage />
                     <Route path=path!("profiles/:id") view=ProfilePage />
                     <Route path=path!("calculator") view=CalculatorPage />

@@ -7,6 +7,7 @@ pub mod experiment_form;
 pub mod experiments;
 pub mod home;
 pub mod login;
+pub mod metrics;
 pub mod not_found;
 pub mod profiles;
 pub mod results;
