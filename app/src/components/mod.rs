@@ -19,3 +19,21 @@ pub fn format_optional_time(at: &Option<DateTime<Utc>>, never: &'static str) -> 
 pub fn stage_badge(stage: &str) -> impl IntoView {
     view! { <span class=format!("badge stage stage-{stage}") data-testid="stage">{stage.to_string()}</span> }
 }
+
+/// A labelled select whose value comes from `current` and goes to `on_change`.
+pub fn choice(
+    label: &'static str,
+    testid: &'static str,
+    options: &'static [(&'static str, &'static str)],
+    current: impl Fn() -> String + Send + Sync + 'static,
+    on_change: impl Fn(String) + 'static,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select data-testid=testid prop:value=current on:change=move |ev| on_change(event_target_value(&ev))>
+                {options.iter().map(|(v, text)| view! { <option value=*v>{*text}</option> }).collect_view()}
+            </select>
+        </label>
+    }
+}

@@ -2,6 +2,7 @@
 //! p-values for multiple comparisons. It runs the same pure functions as `POST /api/v1/stats/*`, in the page
 //! itself, so answers follow the inputs as they are typed.
 
+use crate::components::choice;
 use crate::domain::stats::calculator::{
     adjust_request, compare_request, power_request, AdjustRequest, CompareRequest, CompareResponse, MetricType,
     PowerMetricType, PowerRequest, PowerResponse, VariationInput,
@@ -50,22 +51,6 @@ fn input(label: &'static str, value: RwSignal<String>, testid: impl Into<String>
             {label}
             <input type="text" inputmode="decimal" data-testid=testid prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev)) />
-        </label>
-    }
-}
-
-fn choice(
-    label: &'static str,
-    value: RwSignal<String>,
-    testid: &'static str,
-    options: &'static [(&'static str, &'static str)],
-) -> impl IntoView {
-    view! {
-        <label>
-            {label}
-            <select data-testid=testid on:change=move |ev| value.set(event_target_value(&ev)) prop:value=move || value.get()>
-                {options.iter().map(|(v, text)| view! { <option value=*v>{*text}</option> }).collect_view()}
-            </select>
         </label>
     }
 }
@@ -156,12 +141,12 @@ fn CompareCard() -> impl IntoView {
         <section class="card" data-testid="compare-card">
             <h2>"Compare two variations"</h2>
             <div class="form-row">
-                {choice("Metric", metric, "compare-metric", &[("binomial", "Conversion (yes/no per unit)"), ("mean", "Mean (e.g. revenue per unit)")])}
-                {choice("Method", method, "compare-method", &[
+                {choice("Metric", "compare-metric", &[("binomial", "Conversion (yes/no per unit)"), ("mean", "Mean (e.g. revenue per unit)")], move || metric.get(), move |v| metric.set(v))}
+                {choice("Method", "compare-method", &[
                     ("frequentist", "Frequentist (fixed horizon)"),
                     ("sequential", "Sequential (safe to peek)"),
                     ("bayesian", "Bayesian"),
-                ])}
+                ], move || method.get(), move |v| method.set(v))}
                 {input("Alpha (%)", alpha, "compare-alpha")}
             </div>
             {fields(control, "Control", "control")}
@@ -296,7 +281,7 @@ fn PlanCard() -> impl IntoView {
         <section class="card" data-testid="plan-card">
             <h2>"Plan a test"</h2>
             <div class="form-row">
-                {choice("Metric", metric, "plan-metric", &[("binomial", "Conversion"), ("mean", "Mean")])}
+                {choice("Metric", "plan-metric", &[("binomial", "Conversion"), ("mean", "Mean")], move || metric.get(), move |v| metric.set(v))}
                 <Show when=move || metric.get() == "binomial" fallback=move || view! {
                     {input("Baseline mean", baseline, "plan-mean")}
                     {input("Standard deviation", stddev, "plan-sd")}
@@ -352,10 +337,10 @@ fn AdjustCard() -> impl IntoView {
                     "p-values (comma or space separated)"
                     <input type="text" data-testid="adjust-p-values" prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
                 </label>
-                {choice("Correction", method, "adjust-method", &[
+                {choice("Correction", "adjust-method", &[
                     ("holm", "Holm–Bonferroni (family-wise error)"),
                     ("bh", "Benjamini–Hochberg (false discovery rate)"),
-                ])}
+                ], move || method.get(), move |v| method.set(v))}
             </div>
             {move || match result.get() {
                 Err(problem) => view! { <p class="error">{problem}</p> }.into_any(),

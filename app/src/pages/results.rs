@@ -2,7 +2,7 @@
 //! plot of every metric's relative lift, a table per metric, and a segment breakdown, under the method chosen.
 
 use crate::components::feedback::LoadError;
-use crate::components::format_time;
+use crate::components::{choice, format_time};
 use crate::domain::stats::calculator::VariationResult;
 use crate::domain::stats::metrics::MetricKind;
 use crate::domain::stats::results::{ExperimentResults, MetricResult, MetricRole, SegmentBreakdown};
@@ -59,18 +59,16 @@ pub fn ResultsPage() -> impl IntoView {
     let navigate = use_navigate();
     // Each control rewrites the URL, so a reading can be shared and survives a reload.
     let set = move |name: &'static str, value: String| {
-        let mut next: Vec<(String, String)> = ["method", "cuped", "correction", "segment"]
-            .iter()
-            .filter(|n| **n != name)
-            .filter_map(|n| query.read_untracked().get(n).map(|v| (n.to_string(), v)))
-            .collect();
-        next.push((name.to_string(), value));
-        let encoded: Vec<String> = next
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| format!("{n}={}", form_urlencoded_value(v)))
-            .collect();
-        navigate(&format!("/experiments/{}/results?{}", key(), encoded.join("&")), Default::default());
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        for other in ["method", "cuped", "correction", "segment"].into_iter().filter(|n| *n != name) {
+            if let Some(v) = query.read_untracked().get(other).filter(|v| !v.is_empty()) {
+                next.append_pair(other, &v);
+            }
+        }
+        if !value.is_empty() {
+            next.append_pair(name, &value);
+        }
+        navigate(&format!("/experiments/{}/results?{}", key(), next.finish()), Default::default());
     };
     let set = StoredValue::new(set);
     view! {
@@ -80,22 +78,16 @@ pub fn ResultsPage() -> impl IntoView {
             <p class="lead"><a href=move || format!("/experiments/{}", key())><code>{key}</code></a></p>
         </header>
         <section class="card form-row" data-testid="results-controls">
-            <label>
-                "Method"
-                <select data-testid="results-method" prop:value=method on:change=move |ev| set.with_value(|s| s("method", event_target_value(&ev)))>
-                    <option value="frequentist">"Frequentist"</option>
-                    <option value="sequential">"Sequential (safe to peek)"</option>
-                    <option value="bayesian">"Bayesian"</option>
-                </select>
-            </label>
-            <label>
-                "Multiple metrics"
-                <select data-testid="results-correction" prop:value=correction on:change=move |ev| set.with_value(|s| s("correction", event_target_value(&ev)))>
-                    <option value="none">"No correction"</option>
-                    <option value="holm">"Holm–Bonferroni"</option>
-                    <option value="bh">"Benjamini–Hochberg"</option>
-                </select>
-            </label>
+            {choice("Method", "results-method", &[
+                ("frequentist", "Frequentist"),
+                ("sequential", "Sequential (safe to peek)"),
+                ("bayesian", "Bayesian"),
+            ], method, move |v| set.with_value(|s| s("method", v)))}
+            {choice("Multiple metrics", "results-correction", &[
+                ("none", "No correction"),
+                ("holm", "Holm–Bonferroni"),
+                ("bh", "Benjamini–Hochberg"),
+            ], correction, move |v| set.with_value(|s| s("correction", v)))}
             <label>
                 "Segment by attribute"
                 <input type="text" placeholder="e.g. device" data-testid="results-segment" prop:value=segment
@@ -116,16 +108,6 @@ pub fn ResultsPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn form_urlencoded_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]
