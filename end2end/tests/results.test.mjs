@@ -19,7 +19,9 @@ test('a results page shows the verdict, the forest plot and every metric', async
   await signIn(page);
   const key = `e2e-results-${Date.now()}`;
   const created = await page.request.post(`${BASE_URL}/api/v1/experiments`, { data: {
-    key, name: 'Express checkout button', variations: [{ key: 'control' }, { key: 'express' }],
+    // A fixed seed and fixed unit ids make the split the same on every run (a random one fails the sample-ratio
+    // check one run in a thousand, as it should).
+    key, name: 'Express checkout button', variations: [{ key: 'control' }, { key: 'express' }], seed: 'e2e-results',
     metrics: { primary: 'purchase', secondary: ['aov'] },
   } });
   assert.equal(created.status(), 201);
@@ -31,17 +33,17 @@ test('a results page shows the verdict, the forest plot and every metric', async
   const events = [];
   const counts = { control: 0, express: 0 };
   for (let i = 0; i < 300; i++) {
-    const unit = `${key}-shopper-${i}`;
+    const unit = `e2e-results-shopper-${i}`;
     const answer = await page.request.post(`${BASE_URL}/api/v1/assign`, {
       headers: { authorization: `Bearer ${assignKey}` }, data: { unit_id: unit, experiments: [key] },
     });
     const variation = (await answer.json()).assignments[0].variation;
     counts[variation] += 1;
     const orders = variation === 'express' ? i % 10 < 6 : i % 10 < 2;
-    events.push({ message_id: `${unit}-visit`, type: 'page', user_id: unit });
+    events.push({ message_id: `${key}-${i}-visit`, type: 'page', user_id: unit });
     if (orders) {
-      events.push({ message_id: `${unit}-order`, type: 'track', event: 'Order Completed', user_id: unit,
-        properties: { order_id: `${unit}-1`, revenue: 40 + (i % 7) } });
+      events.push({ message_id: `${key}-${i}-order`, type: 'track', event: 'Order Completed', user_id: unit,
+        properties: { order_id: `${key}-${i}`, revenue: 40 + (i % 7) } });
     }
   }
   const sent = await page.request.post(`${BASE_URL}/api/v1/events`, { headers: { authorization: `Bearer ${ingestKey}` }, data: { events } });
@@ -59,7 +61,9 @@ test('a results page shows the verdict, the forest plot and every metric', async
     await page.reload();
   }
   assert.match(await page.locator('[data-testid="results-summary"]').textContent(), /300 units/);
-  assert.match(await page.locator('[data-testid="results-verdict"]').textContent(), /express on Purchase conversion: Treatment raised Purchase conversion by/);
+  const summary = await page.locator('[data-testid="results-summary"]').textContent();
+  assert.match(summary, new RegExp(`control ${counts.control} · express ${counts.express}`), 'the page counts what the API assigned');
+  assert.match(await page.locator('[data-testid="results-verdict"]').textContent(), /express on Purchase conversion: Treatment raised Purchase conversion by/, summary);
   assert.equal(await page.locator('[data-testid="forest-plot"] circle').count(), 2, 'purchase and AOV, one treatment each');
   assert.equal(await page.locator('[data-testid="srm-banner"]').count(), 0);
   await page.locator('[data-testid="metric-aov"]').waitFor();
