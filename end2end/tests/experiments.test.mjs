@@ -29,6 +29,10 @@ test('an editor creates and starts an experiment, and the API assigns from it', 
   await form.getByLabel('Primary metric', { exact: true }).fill('conversion');
   await form.locator('select[name="direction"]').selectOption('increase');
   await form.getByLabel('Minimum detectable effect (%)', { exact: true }).fill('5');
+  // Measured by metrics from the library: purchase conversion first, AOV beside it, repeat purchase as a guardrail.
+  await form.locator('[data-testid="metric-primary"]').selectOption('purchase');
+  await form.locator('[data-testid="metrics-secondary"]').getByLabel('Average order value').check();
+  await form.locator('[data-testid="metrics-guardrails"]').getByLabel('Repeat purchase', { exact: true }).check();
 
   // Live validation: weights must add up to 100 %.
   const weights = form.getByLabel('Variation weight', { exact: true });
@@ -44,6 +48,7 @@ test('an editor creates and starts an experiment, and the API assigns from it', 
   await page.waitForURL(/\/experiments\/size-guide-prompt$/);
   await page.waitForSelector('[data-testid="hypothesis"]');
   assert.match(await page.textContent('[data-testid="hypothesis"]'), /Show the size guide next to the size picker/);
+  assert.equal((await page.textContent('[data-testid="measured-by"]')).trim(), 'purchase (primary), aov, repeat-purchase (guardrail)');
   assert.equal((await page.textContent('[data-testid="status"]')).trim(), 'draft');
 
   page.once('dialog', (dialog) => dialog.accept());

@@ -54,6 +54,10 @@ pub struct FormValues {
     pub namespace: String,
     pub namespace_start_percent: String,
     pub namespace_end_percent: String,
+    /// Keys from the metric library; an empty primary means none.
+    pub metric_primary: String,
+    pub metric_secondary: Vec<String>,
+    pub metric_guardrails: Vec<String>,
 }
 
 fn percent(field: &str, text: &str, problems: &mut Vec<String>) -> Option<f64> {
@@ -123,6 +127,9 @@ impl FormValues {
             namespace: spec.namespace.as_ref().map(|ns| ns.name.clone()).unwrap_or_default(),
             namespace_start_percent: spec.namespace.as_ref().map(|ns| pct(ns.range.0)).unwrap_or_default(),
             namespace_end_percent: spec.namespace.as_ref().map(|ns| pct(ns.range.1)).unwrap_or_default(),
+            metric_primary: spec.metrics.primary.clone().unwrap_or_default(),
+            metric_secondary: spec.metrics.secondary.clone(),
+            metric_guardrails: spec.metrics.guardrails.clone(),
         }
     }
 
@@ -197,6 +204,11 @@ impl FormValues {
             "seed": text_or_null(&self.seed),
             "targeting": targeting,
             "namespace": namespace,
+            "metrics": {
+                "primary": text_or_null(&self.metric_primary),
+                "secondary": self.metric_secondary,
+                "guardrails": self.metric_guardrails,
+            },
         });
         if problems.is_empty() {
             Ok(spec)
@@ -290,6 +302,10 @@ fn ExperimentForm(initial: Option<Experiment>) -> impl IntoView {
     let (seed, targeting) = (text(&start.seed), text(&start.targeting));
     let (namespace, ns_start, ns_end) =
         (text(&start.namespace), text(&start.namespace_start_percent), text(&start.namespace_end_percent));
+    let metric_primary = text(&start.metric_primary);
+    let (metric_secondary, metric_guardrails) =
+        (RwSignal::new(start.metric_secondary.clone()), RwSignal::new(start.metric_guardrails.clone()));
+    let library = Resource::new(|| (), |_| crate::pages::metrics::load_metrics());
     let next_id = StoredValue::new(start.variations.len());
     let rows = RwSignal::new(
         start.variations.into_iter().enumerate().map(|(i, v)| VariationRow::new(i, v)).collect::<Vec<_>>(),
@@ -314,6 +330,9 @@ fn ExperimentForm(initial: Option<Experiment>) -> impl IntoView {
         namespace: namespace.get(),
         namespace_start_percent: ns_start.get(),
         namespace_end_percent: ns_end.get(),
+        metric_primary: metric_primary.get(),
+        metric_secondary: metric_secondary.get(),
+        metric_guardrails: metric_guardrails.get(),
     };
     let problems = Memo::new(move |_| values().to_spec_json().err().unwrap_or_default());
     let weight_total = Memo::new(move |_| values().weight_total_percent());
@@ -381,6 +400,52 @@ fn ExperimentForm(initial: Option<Experiment>) -> impl IntoView {
                     "Rationale: which micro-conversion signals, and why"
                     <textarea prop:value=rationale on:input=move |ev| rationale.set(event_target_value(&ev)) disabled=locked></textarea>
                 </label>
+            </section>
+            <section class="card" data-testid="experiment-metrics">
+                <h2>"Metrics"</h2>
+                <p class="muted">"What the results page judges the test by. The primary metric is pre-registered: it is locked once the experiment starts; secondary and guardrail metrics can be added later."</p>
+                <Suspense fallback=|| view! { <p class="muted">"Loading the metric library…"</p> }>
+                    {move || Suspend::new(async move {
+                        let metrics = library.await.map(|l| l.metrics).unwrap_or_default();
+                        let options: Vec<(String, String)> = metrics.iter().map(|m| (m.spec.key.clone(), m.spec.name.clone())).collect();
+                        let checkboxes = move |role: &'static str, chosen: RwSignal<Vec<String>>| {
+                            let options = options.clone();
+                            view! {
+                                <fieldset class="checkbox-group" data-testid=format!("metrics-{role}")>
+                                    <legend>{role}</legend>
+                                    {options.into_iter().map(|(key, name)| {
+                                        let value = key.clone();
+                                        let toggled = key.clone();
+                                        view! {
+                                            <label class="checkbox">
+                                                <input type="checkbox" value=value prop:checked=move || chosen.with(|c| c.contains(&key))
+                                                    on:change=move |ev| {
+                                                        let on = event_target_checked(&ev);
+                                                        chosen.update(|c| { c.retain(|k| k != &toggled); if on { c.push(toggled.clone()); } });
+                                                    } />
+                                                {name}
+                                            </label>
+                                        }
+                                    }).collect_view()}
+                                </fieldset>
+                            }
+                        };
+                        view! {
+                            <label>
+                                "Primary metric (measured)"
+                                <select data-testid="metric-primary" prop:value=metric_primary disabled=locked
+                                    on:change=move |ev| metric_primary.set(event_target_value(&ev))>
+                                    <option value="">"— none —"</option>
+                                    {metrics.iter().map(|m| view! { <option value=m.spec.key.clone()>{m.spec.name.clone()}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <div class="form-row">
+                                {checkboxes("secondary", metric_secondary)}
+                                {checkboxes("guardrails", metric_guardrails)}
+                            </div>
+                        }
+                    })}
+                </Suspense>
             </section>
             <section class="card">
                 <h2>"Variations"</h2>

@@ -221,6 +221,8 @@ fn ExperimentView(
                     <dt>"Minimum detectable effect"</dt>
                     <dd>{h.mde.map(|m| format!("{:.1} %", m * 100.0)).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"Rationale"</dt><dd>{or_dash(&h.rationale)}</dd>
+                    <dt>"Measured by"</dt>
+                    <dd data-testid="measured-by">{measured_by(&e.spec.metrics)}</dd>
                 </dl>
             </section>
             <section class="card">
@@ -274,6 +276,21 @@ fn ExperimentView(
                 }).collect_view()}
             </ol>
         </section>
+    }
+}
+
+/// The attached metrics in one line: primary first, then secondary and guardrails.
+fn measured_by(metrics: &crate::domain::experiment::MetricRoles) -> String {
+    let mut parts = Vec::new();
+    if let Some(primary) = &metrics.primary {
+        parts.push(format!("{primary} (primary)"));
+    }
+    parts.extend(metrics.secondary.iter().cloned());
+    parts.extend(metrics.guardrails.iter().map(|g| format!("{g} (guardrail)")));
+    if parts.is_empty() {
+        "no metrics attached yet".into()
+    } else {
+        parts.join(", ")
     }
 }
 
