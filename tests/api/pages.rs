@@ -74,3 +74,13 @@ async fn pages_finish_rendering_while_other_servers_start() {
         server.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_planner_answers_on_the_server_rendered_page() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let html = viewer.get(app.url("/planner")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Plan a test"), "{html}");
+    // The default plan (5 % baseline, +10 %, 80 % power, 2 000 units a day) is computed before any script runs.
+    assert!(html.contains("data-testid=\"plan-result\"") && html.contains("days at this traffic"), "{html}");
+}

@@ -4,7 +4,7 @@ use crate::components::nav::TopBar;
 use crate::error::AppError;
 use crate::model::User;
 use crate::pages::api_keys::ApiKeysPage;
-use crate::pages::calculator::CalculatorPage;
+use crate::pages::calculator::{CalculatorPage, PlannerPage};
 use crate::pages::experiment_form::{EditExperimentPage, NewExperimentPage};
 use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
 use crate::pages::home::HomePage;
@@ -99,6 +99,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("profiles") view=ProfilesPage />
                     <Route path=path!("profiles/:id") view=ProfilePage />
                     <Route path=path!("calculator") view=CalculatorPage />
+                    <Route path=path!("planner") view=PlannerPage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/api-keys") view=ApiKeysPage />
                 </ParentRoute>

@@ -26,6 +26,21 @@ pub fn CalculatorPage() -> impl IntoView {
     }
 }
 
+/// The planner on its own: how many units and days a test needs.
+#[component]
+pub fn PlannerPage() -> impl IntoView {
+    view! {
+        <Title text="Planner" />
+        <h1>"Plan a test"</h1>
+        <p class="muted">
+            "How many units, and how many days at your traffic, a test needs to detect the lift you care about — for a "
+            "fixed horizon or a sequential analysis you may peek at. The same engine answers "
+            <code>"POST /api/v1/stats/power"</code> "."
+        </p>
+        <PlanCard />
+    }
+}
+
 fn number(text: &str) -> Option<f64> {
     let cleaned = text.trim().replace([',', '_', ' '], "");
     cleaned.parse::<f64>().ok().filter(|x| x.is_finite())

@@ -218,7 +218,7 @@ fn ExperimentView(
                     <dt>"Primary metric"</dt><dd>{or_dash(&h.primary_metric)}</dd>
                     <dt>"Expected direction"</dt>
                     <dd>{match h.direction { Some(Direction::Increase) => "increase", Some(Direction::Decrease) => "decrease", None => "—" }}</dd>
-                    <dt>"Minimum detectable effect"</dt>
+                    <dt>"Minimum detectable effect " <a href="/planner" class="muted">"(plan)"</a></dt>
                     <dd>{h.mde.map(|m| format!("{:.1} %", m * 100.0)).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"Rationale"</dt><dd>{or_dash(&h.rationale)}</dd>
                     <dt>"Measured by"</dt>
