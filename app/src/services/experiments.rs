@@ -38,7 +38,8 @@ pub async fn get(db: &Db, caller: &Caller, key: &str) -> Result<Experiment, AppE
     Ok(experiment)
 }
 
-async fn find(db: &Db, key: &str) -> Result<Experiment, AppError> {
+/// The experiment with this key, or 404.
+pub(crate) async fn find(db: &Db, key: &str) -> Result<Experiment, AppError> {
     experiments::find(db, key).await?.ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))
 }
 

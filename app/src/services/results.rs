@@ -12,7 +12,7 @@ use crate::domain::stats::results::{
 
 use crate::error::AppError;
 use crate::model::Experiment;
-use crate::storage::{experiments, metrics as metric_store, results as store, signals as signal_store, Db};
+use crate::storage::{metrics as metric_store, results as store, signals as signal_store, Db};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,9 +23,7 @@ const MAX_SEGMENTS: usize = 20;
 pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) -> Result<ExperimentResults, AppError> {
     caller.require(Access::Read)?;
     let settings = query.settings().map_err(AppError::invalid)?;
-    let experiment = experiments::find(db, key)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
+    let experiment = crate::services::experiments::find(db, key).await?;
     let metrics = attached_metrics(db, &experiment).await?;
     let now = Utc::now();
 
@@ -161,6 +159,8 @@ async fn activity(
         // Repeat rules (a cart return, a repeat visit) fire as ingestion scores them: events come oldest first.
         for (i, signal) in signals.iter().enumerate().filter(|(_, s)| s.matches(&occurrence)) {
             let state = states.get(&(event.profile_id, i)).copied();
+            // The half-life only decays the intent score, which results do not read; whether it fired does not
+            // depend on it.
             let (next, fired) = record_occurrence(signal, state, event.timestamp, 1.0);
             states.insert((event.profile_id, i), next);
             if fired {
