@@ -43,3 +43,10 @@ export async function signIn(page) {
   await page.click('button[type="submit"]');
   await page.waitForSelector('header.topbar .user-email');
 }
+
+// A new API key with `scopes`, created through the API by the signed-in admin; returns its secret.
+export async function createApiKey(page, scopes) {
+  const response = await page.request.post(`${BASE_URL}/api/v1/api-keys`, { data: { name: `e2e-${scopes.join('-')}-${Date.now()}`, scopes } });
+  if (response.status() !== 201) throw new Error(`creating an API key answered ${response.status()}`);
+  return (await response.json()).secret;
+}

@@ -2,17 +2,11 @@
 // page showing the verdict, the forest plot and the tables, with the method switch in the URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { BASE_URL, createApiKey, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function keyWith(page, scopes) {
-  const response = await page.request.post(`${BASE_URL}/api/v1/api-keys`, { data: { name: `e2e-${scopes.join('-')}-${Date.now()}`, scopes } });
-  assert.equal(response.status(), 201);
-  return (await response.json()).secret;
-}
 
 test('a results page shows the verdict, the forest plot and every metric', async () => {
   const page = await newPage(browser);
@@ -28,8 +22,8 @@ test('a results page shows the verdict, the forest plot and every metric', async
   assert.equal((await page.request.post(`${BASE_URL}/api/v1/experiments/${key}/start`)).status(), 200);
 
   // 300 shoppers get a bucket; those in "express" order three times as often.
-  const assignKey = await keyWith(page, ['assign']);
-  const ingestKey = await keyWith(page, ['ingest']);
+  const assignKey = await createApiKey(page, ['assign']);
+  const ingestKey = await createApiKey(page, ['ingest']);
   const events = [];
   const counts = { control: 0, express: 0 };
   for (let i = 0; i < 300; i++) {

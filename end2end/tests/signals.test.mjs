@@ -2,17 +2,11 @@
 // fed by real ingested events, a rule change that makes a new version, deprecation; then the shopper's profile.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { BASE_URL, createApiKey, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function ingestKey(page) {
-  const key = await page.request.post(`${BASE_URL}/api/v1/api-keys`, { data: { name: `e2e-ingest-${Date.now()}`, scopes: ['ingest', 'read'] } });
-  assert.equal(key.status(), 201);
-  return (await key.json()).secret;
-}
 
 async function ingest(page, secret, events) {
   const response = await page.request.post(`${BASE_URL}/api/v1/events`, { headers: { authorization: `Bearer ${secret}` }, data: { events } });
@@ -23,7 +17,7 @@ async function ingest(page, secret, events) {
 test('marketers browse, create, version and deprecate signals with a live preview', async () => {
   const page = await newPage(browser);
   await signIn(page);
-  const secret = await ingestKey(page);
+  const secret = await createApiKey(page, ['ingest', 'read']);
   const stamp = Date.now();
   const answer = await ingest(page, secret, [
     { message_id: `gw-${stamp}-1`, type: 'track', event: 'Gift Wrap Selected', anonymous_id: `wrapper-${stamp}`, properties: { premium: true }, context: { channel: 'web' } },
@@ -84,7 +78,7 @@ test('marketers browse, create, version and deprecate signals with a live previe
 test('a profile shows every id, the cross-channel timeline and the signals behind its stage', async () => {
   const page = await newPage(browser);
   await signIn(page);
-  const secret = await ingestKey(page);
+  const secret = await createApiKey(page, ['ingest', 'read']);
   const stamp = Date.now();
   const web = `web-${stamp}`, app = `app-${stamp}`, user = `user-${stamp}`;
   await ingest(page, secret, [
