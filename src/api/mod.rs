@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod ofrep;
+pub mod playbook;
 pub mod profiles;
 pub mod segment;
 pub mod settings;
@@ -38,6 +39,15 @@ pub fn router() -> Router<AppState> {
         .route("/experiments/{key}/start", post(experiments::start_experiment))
         .route("/experiments/{key}/stop", post(experiments::stop_experiment))
         .route("/experiments/{key}/results", get(experiments::experiment_results))
+        .route("/experiments/{key}/conclude", post(playbook::conclude))
+        .route("/playbook", get(playbook::list_entries))
+        .route("/playbook/signals", get(playbook::signal_leaderboard))
+        .route("/playbook/shares", get(playbook::list_shares).post(playbook::create_share))
+        .route("/playbook/shares/{id}/revoke", post(playbook::revoke_share))
+        .route("/playbook/{id}", get(playbook::get_entry))
+        .route("/playbook/{id}/revisions", post(playbook::reanalyze))
+        .route("/playbook/{id}/follow-up", post(playbook::follow_up))
+        .route("/shared/{token}", get(playbook::open_share))
         .route("/experiments/{key}/assignment", get(assign::assignment))
         .route("/assign", post(assign::assign))
         .route("/config", get(assign::config))

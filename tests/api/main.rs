@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod pages;
+mod playbook;
 mod results;
 mod roles;
 mod stats;

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 /// Creates and starts an experiment measured by purchase (primary), revenue and AOV (secondary) and repeat
 /// purchase (guardrail); returns its id.
-async fn running_experiment(app: &TestApp, editor: &Client, key: &str) -> i64 {
+pub(crate) async fn running_experiment(app: &TestApp, editor: &Client, key: &str) -> i64 {
     let body = json!({
         "key": key, "name": "Free shipping banner",
         "variations": [{"key": "control"}, {"key": "banner"}],
@@ -25,7 +25,7 @@ async fn running_experiment(app: &TestApp, editor: &Client, key: &str) -> i64 {
 
 /// Exposes `units` per variation three days ago; `order(variation, i)` says whether (and for how much) unit i
 /// orders two days ago. Every tenth unit also ordered five days before exposure (the CUPED covariate).
-async fn plant(
+pub(crate) async fn plant(
     app: &TestApp,
     experiment_id: i64,
     prefix: &str,

@@ -8,6 +8,9 @@ pub mod events;
 pub mod experiment;
 pub mod hashing;
 pub mod ofrep;
+pub mod playbook;
+#[cfg(feature = "ssr")]
+pub mod playbook_export;
 pub mod signals;
 pub mod stats;
 pub mod targeting;

@@ -5,7 +5,7 @@ use crate::components::feedback::LoadError;
 use crate::components::{choice, format_time};
 use crate::domain::stats::calculator::VariationResult;
 use crate::domain::stats::metrics::MetricKind;
-use crate::domain::stats::results::{ExperimentResults, MetricResult, MetricRole, SegmentBreakdown};
+use crate::domain::stats::results::{underpowered, ExperimentResults, MetricResult, MetricRole, SegmentBreakdown};
 use crate::domain::stats::Lift;
 use crate::error::AppError;
 use crate::pages::calculator::{format_p, interval, pct, plain_pct, verdict};
@@ -190,10 +190,7 @@ fn primary_verdict(metric: &MetricResult, variations: &[String], alpha: f64, pla
                         metric.name,
                         verdict(lift, c.chance_to_win, c.significant, &confidence).replace("the metric", &metric.name)
                     );
-                    let holds = |effect: f64| {
-                        lift.ci_low.is_none_or(|l| l <= effect) && lift.ci_high.is_none_or(|h| h >= effect)
-                    };
-                    if let Some(mde) = planned_mde.filter(|m| !c.significant && (holds(*m) || holds(-*m))) {
+                    if let Some(mde) = planned_mde.filter(|_| underpowered(lift, c.significant, planned_mde)) {
                         text.push_str(&format!(
                             " The interval still includes the planned {} effect: the test is underpowered so far, \
                              so a real effect of that size is not ruled out.",
@@ -398,6 +395,7 @@ mod tests {
             window_days: 14,
             cap: None,
             mature_units_only: false,
+            measure: crate::domain::stats::metrics::Measure::Purchase,
             variations: vec![variation(None), variation(Some(comparison))],
         }
     }

@@ -9,6 +9,7 @@ pub mod exposures;
 pub mod geoip;
 pub mod ingest;
 pub mod metrics;
+pub mod playbook;
 pub mod profiles;
 pub mod results;
 pub mod settings;

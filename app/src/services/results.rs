@@ -15,16 +15,39 @@ use crate::model::Experiment;
 use crate::storage::{metrics as metric_store, results as store, signals as signal_store, Db};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// At most this many segments are analysed (the largest); the rest would be too small to read anyway.
 const MAX_SEGMENTS: usize = 20;
 
 pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) -> Result<ExperimentResults, AppError> {
     caller.require(Access::Read)?;
-    let settings = query.settings().map_err(AppError::invalid)?;
     let experiment = crate::services::experiments::find(db, key).await?;
-    let metrics = attached_metrics(db, &experiment).await?;
+    let segment = query.segment.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let (mut results, breakdowns) =
+        compute(db, &experiment, query, Breakdowns::Only(segment.into_iter().collect())).await?;
+    results.segments = breakdowns.into_iter().next();
+    Ok(results)
+}
+
+/// Which exposure attributes to break the results down by.
+pub(crate) enum Breakdowns<'a> {
+    Only(Vec<&'a str>),
+    /// Every attribute that divides the units into 2 to `MAX_SEGMENTS` groups (identifiers and constants are
+    /// not segments).
+    Every,
+}
+
+/// An experiment's results under `query`'s settings, with a breakdown per attribute asked for. One read of
+/// the data serves them all.
+pub(crate) async fn compute(
+    db: &Db,
+    experiment: &Experiment,
+    query: &ResultsQuery,
+    breakdowns: Breakdowns<'_>,
+) -> Result<(ExperimentResults, Vec<SegmentBreakdown>), AppError> {
+    let settings = query.settings().map_err(AppError::invalid)?;
+    let metrics = attached_metrics(db, experiment).await?;
     let now = Utc::now();
 
     let exposed: Vec<ExposedUnit> = store::exposures(db, experiment.id)
@@ -39,7 +62,7 @@ pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) 
         })
         .collect();
     let (units, people_in_several_variations) = one_unit_per_person(exposed);
-    let activity = activity(db, &experiment, &metrics, &units).await?;
+    let activity = activity(db, experiment, &metrics, &units).await?;
 
     let cuped = query.cuped.unwrap_or(true);
     let variations: Vec<String> = experiment.spec.variations.iter().map(|v| v.key.clone()).collect();
@@ -57,25 +80,28 @@ pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) 
     };
     let everyone: Vec<&ExposedUnit> = units.iter().collect();
     let analysis = analyse(&everyone);
-    let segments = query.segment.as_deref().filter(|a| !a.trim().is_empty()).map(|attribute| {
-        let mut groups: HashMap<String, Vec<&ExposedUnit>> = HashMap::new();
-        for unit in &units {
-            groups.entry(segment_value(unit.attributes.get(attribute))).or_default().push(unit);
-        }
-        let mut groups: Vec<(String, Vec<&ExposedUnit>)> = groups.into_iter().collect();
-        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
-        let values: Vec<SegmentResult> = groups
-            .into_iter()
-            .take(MAX_SEGMENTS)
-            .map(|(value, units)| SegmentResult { value, analysis: analyse(&units) })
-            .collect();
-        SegmentBreakdown {
-            attribute: attribute.to_string(),
-            heterogeneity: heterogeneity(&values, &variations),
-            values,
-        }
-    });
-    Ok(ExperimentResults {
+    let attributes: Vec<String> = match breakdowns {
+        Breakdowns::Only(attributes) => attributes.into_iter().map(str::to_string).collect(),
+        Breakdowns::Every => segment_attributes(&units),
+    };
+    let breakdowns = attributes
+        .into_iter()
+        .map(|attribute| {
+            let mut groups: HashMap<String, Vec<&ExposedUnit>> = HashMap::new();
+            for unit in &units {
+                groups.entry(segment_value(unit.attributes.get(&attribute))).or_default().push(unit);
+            }
+            let mut groups: Vec<(String, Vec<&ExposedUnit>)> = groups.into_iter().collect();
+            groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+            let values: Vec<SegmentResult> = groups
+                .into_iter()
+                .take(MAX_SEGMENTS)
+                .map(|(value, units)| SegmentResult { value, analysis: analyse(&units) })
+                .collect();
+            SegmentBreakdown { heterogeneity: heterogeneity(&values, &variations), attribute, values }
+        })
+        .collect();
+    let results = ExperimentResults {
         experiment: experiment.spec.key.clone(),
         settings,
         cuped,
@@ -84,8 +110,27 @@ pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) 
         people_in_several_variations,
         planned_mde: experiment.spec.hypothesis.mde,
         analysis,
-        segments,
-    })
+        segments: None,
+    };
+    Ok((results, breakdowns))
+}
+
+/// The exposure attributes that split the units into 2 to `MAX_SEGMENTS` groups, sorted by name.
+fn segment_attributes(units: &[ExposedUnit]) -> Vec<String> {
+    let mut values: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for unit in units {
+        for (name, value) in &unit.attributes {
+            let seen = values.entry(name).or_default();
+            if seen.len() <= MAX_SEGMENTS {
+                seen.insert(segment_value(Some(value)));
+            }
+        }
+    }
+    values
+        .into_iter()
+        .filter(|(_, seen)| (2..=MAX_SEGMENTS).contains(&seen.len()))
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 /// The experiment's metrics from the library, primary first.

@@ -49,6 +49,9 @@ struct ChangeRow {
 }
 
 const COLUMNS: &str = "id, status, spec, created_at, updated_at, started_at, stopped_at, concluded_at";
+/// Appends to an experiment's history; binds experiment id, time, actor, action and detail.
+pub(super) const HISTORY_SQL: &str =
+    "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
 
 /// A history entry to write with a change.
 pub struct NewChange<'a> {
@@ -66,12 +69,10 @@ pub async fn insert(
     let insert = format!(
         "INSERT INTO experiments (key, status, spec, created_at, updated_at) VALUES ($1, 'draft', $2, $3, $3) RETURNING {COLUMNS}"
     );
-    let history =
-        "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let result: Result<ExperimentRow, sqlx::Error> = on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&insert).bind(&spec.key).bind(Json(spec)).bind(now).fetch_one(&mut *tx).await?;
-        sqlx::query(history).bind(row.id).bind(now).bind(change.actor).bind(change.action).bind(Json(&change.detail))
+        sqlx::query(HISTORY_SQL).bind(row.id).bind(now).bind(change.actor).bind(change.action).bind(Json(&change.detail))
             .execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(row)
@@ -105,15 +106,13 @@ pub async fn update(
         "UPDATE experiments SET spec = $1, status = $2, started_at = $3, stopped_at = $4, concluded_at = $5, updated_at = $6 \
          WHERE id = $7 RETURNING {COLUMNS}"
     );
-    let history =
-        "INSERT INTO experiment_changes (experiment_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let row: ExperimentRow = on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;
         let row: ExperimentRow = sqlx::query_as(&update)
             .bind(Json(next.spec)).bind(next.status.as_str()).bind(next.started_at).bind(next.stopped_at)
             .bind(next.concluded_at).bind(now).bind(id)
             .fetch_one(&mut *tx).await?;
-        sqlx::query(history).bind(id).bind(now).bind(change.actor).bind(change.action).bind(Json(&change.detail))
+        sqlx::query(HISTORY_SQL).bind(id).bind(now).bind(change.actor).bind(change.action).bind(Json(&change.detail))
             .execute(&mut *tx).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(row)

@@ -10,6 +10,7 @@ pub mod exposures;
 pub mod ingest;
 pub mod login_failures;
 pub mod metrics;
+pub mod playbook;
 pub mod profiles;
 pub mod results;
 pub mod sessions;

@@ -3,7 +3,7 @@
 //! test of whether an effect differs between segments. Pure; the results service gathers the values.
 
 use super::calculator::{observed, VariationResult};
-use super::metrics::{MetricKind, MetricSpec, UnitValue};
+use super::metrics::{Measure, MetricKind, MetricSpec, UnitValue};
 use super::srm::{srm_p_value, SRM_THRESHOLD};
 use super::{compare, correct, AnalysisSettings, Comparison};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,7 @@ pub struct MetricResult {
     pub name: String,
     pub role: MetricRole,
     pub kind: MetricKind,
+    pub measure: Measure,
     pub higher_is_better: bool,
     pub window_days: u32,
     /// The winsorizing cap applied, if any.
@@ -110,12 +111,20 @@ fn metric_result(metric: &MetricValues, settings: &AnalysisSettings, cuped: bool
         name: spec.name.clone(),
         role: metric.role,
         kind: spec.kind(),
+        measure: spec.measure.clone(),
         higher_is_better: spec.higher_is_better,
         window_days: spec.window_days,
         cap,
-        mature_units_only: spec.measure == super::metrics::Measure::LifetimeValue,
+        mature_units_only: spec.measure == Measure::LifetimeValue,
         variations,
     }
+}
+
+/// A non-significant result whose interval still includes the planned effect (either way) cannot say that
+/// nothing changed: the test was too small to rule that effect out.
+pub fn underpowered(lift: &super::Lift, significant: bool, planned_mde: Option<f64>) -> bool {
+    let holds = |effect: f64| lift.ci_low.is_none_or(|l| l <= effect) && lift.ci_high.is_none_or(|h| h >= effect);
+    planned_mde.is_some_and(|mde| !significant && (holds(mde) || holds(-mde)))
 }
 
 /// How one experiment's results were asked for.
