@@ -132,6 +132,8 @@ async fn require_sign_in(State(state): State<AppState>, session: Session, reques
         && !path.starts_with("/pkg/")
         && !path.starts_with("/ofrep/")
         && !path.starts_with("/v1/")
+        // Share links are read without an account: the token in the path is the permission.
+        && !path.starts_with("/share/")
         && !matches!(path, "/healthz" | "/readyz")
         && !path.rsplit('/').next().unwrap_or_default().contains('.');
     if !is_page {

@@ -84,6 +84,9 @@ pub struct Experiment {
     /// Units exposed so far, per variation (in variation order).
     #[serde(default)]
     pub exposures: Vec<VariationExposures>,
+    /// The playbook entry, once concluded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook_entry: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

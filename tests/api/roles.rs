@@ -138,3 +138,22 @@ async fn role_changes_apply_to_the_next_request_and_admins_cannot_lock_themselve
         .unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
 }
+
+#[tokio::test]
+async fn viewers_read_experiments_results_and_the_playbook_but_not_personal_data() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    for path in ["/api/v1/experiments", "/api/v1/playbook", "/api/v1/playbook/signals", "/api/v1/metrics"] {
+        let response = viewer.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    for path in ["/api/v1/profiles?q=a", "/api/v1/signals", "/api/v1/ingest/stats", "/api/v1/settings"] {
+        let response = viewer.get(app.url(path)).send().await.unwrap();
+        assert_eq!(error_code(response, 403).await, "forbidden", "{path}");
+    }
+    let html = viewer.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("href=\"/playbook\"") && !html.contains("href=\"/profiles\""), "{html}");
+    let editor = app.signed_in("editor").await;
+    let response = editor.get(app.url("/api/v1/profiles?q=a")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "editors still read profiles");
+}

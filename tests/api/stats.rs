@@ -169,7 +169,7 @@ async fn the_metric_library_starts_with_e_commerce_metrics_and_is_edited_by_edit
     let response = editor.post(app.url("/api/v1/metrics")).json(&capped_conversion).send().await.unwrap();
     assert_eq!(error_code(response, 400).await, "invalid_input");
 
-    let signals: Value = answer(viewer.get(app.url("/api/v1/signals"))).await;
+    let signals: Value = answer(editor.get(app.url("/api/v1/signals"))).await;
     let signal_key = signals
         .as_array()
         .unwrap()

@@ -43,7 +43,7 @@ impl Caller {
             }
             Caller::ApiKey(_) => {
                 let needed = match access {
-                    Access::Read => Scope::Read,
+                    Access::Results | Access::Read => Scope::Read,
                     Access::Write | Access::Admin => Scope::Admin,
                     Access::Assign => Scope::Assign,
                     Access::Ingest => Scope::Ingest,

@@ -10,6 +10,8 @@ use leptos_router::components::A;
 pub fn TopBar(user: User) -> impl IntoView {
     let auth = AuthContext::expect();
     let is_admin = user.role == Role::Admin;
+    // Viewers (stakeholders) read experiments, results and the playbook; the rest is for editors.
+    let is_editor = user.role >= Role::Editor;
     let role_class = format!("badge role-{}", user.role.as_str());
     view! {
         <header class="topbar">
@@ -17,9 +19,12 @@ pub fn TopBar(user: User) -> impl IntoView {
             <nav class="nav" aria-label="Main">
                 <A href="/" exact=true>"Overview"</A>
                 <A href="/experiments">"Experiments"</A>
-                <A href="/signals">"Signals"</A>
-                <A href="/metrics">"Metrics"</A>
-                <A href="/profiles">"Profiles"</A>
+                <A href="/playbook">"Playbook"</A>
+                <Show when=move || is_editor>
+                    <A href="/signals">"Signals"</A>
+                    <A href="/metrics">"Metrics"</A>
+                    <A href="/profiles">"Profiles"</A>
+                </Show>
                 <A href="/calculator">"Calculator"</A>
                 <Show when=move || is_admin>
                     <A href="/settings/users">"Users"</A>

@@ -118,7 +118,9 @@ pub fn format_scopes(scopes: &[Scope]) -> String {
 /// The kinds of access an endpoint can need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Read configuration, results, the playbook.
+    /// Read experiments, their results and the playbook (what stakeholders read).
+    Results,
+    /// Read everything else: signals, metrics, profiles, ingestion statistics, settings.
     Read,
     /// Create or change experiments and signals.
     Write,
@@ -138,20 +140,21 @@ pub enum Principal<'a> {
 }
 
 impl Principal<'_> {
-    /// The access matrix. People: viewers read; editors also write, assign and ingest (to try things from the
-    /// browser); admins do everything. Keys: each scope grants its own access, `admin` also grants writes, and
-    /// `admin` implies `read` because changing configuration you cannot see is not useful.
+    /// The access matrix. People: viewers read experiments, results and the playbook, nothing else (profiles hold
+    /// personal data); editors also read the rest, write, assign and ingest (to try things from the browser);
+    /// admins do everything. Keys: each scope grants its own access, `read` covers all reading, `admin` also
+    /// grants writes, and `admin` implies `read` because changing configuration you cannot see is not useful.
     pub fn may(&self, access: Access) -> bool {
         match self {
             Principal::User(role) => match access {
-                Access::Read => true,
-                Access::Write | Access::Assign | Access::Ingest => *role >= Role::Editor,
+                Access::Results => true,
+                Access::Read | Access::Write | Access::Assign | Access::Ingest => *role >= Role::Editor,
                 Access::Admin => *role == Role::Admin,
             },
             Principal::ApiKey(scopes) => {
                 let has = |s: Scope| scopes.contains(&s);
                 match access {
-                    Access::Read => has(Scope::Read) || has(Scope::Admin),
+                    Access::Results | Access::Read => has(Scope::Read) || has(Scope::Admin),
                     Access::Write | Access::Admin => has(Scope::Admin),
                     Access::Assign => has(Scope::Assign),
                     Access::Ingest => has(Scope::Ingest),
@@ -186,10 +189,10 @@ mod tests {
     }
 
     #[test]
-    fn viewers_only_read() {
+    fn viewers_only_read_results_and_the_playbook() {
         let viewer = Principal::User(Role::Viewer);
-        assert!(viewer.may(Access::Read));
-        for access in [Access::Write, Access::Admin, Access::Assign, Access::Ingest] {
+        assert!(viewer.may(Access::Results));
+        for access in [Access::Read, Access::Write, Access::Admin, Access::Assign, Access::Ingest] {
             assert!(!viewer.may(access), "{access:?}");
         }
     }
@@ -208,7 +211,7 @@ mod tests {
         let key = Principal::ApiKey(&assign_only);
         assert!(key.may(Access::Assign));
         assert!(!key.may(Access::Ingest));
-        assert!(!key.may(Access::Read));
+        assert!(!key.may(Access::Read) && !key.may(Access::Results));
         assert!(!key.may(Access::Write));
 
         let admin = [Scope::Admin];

@@ -231,8 +231,8 @@ pub struct Conclusion {
 /// A way the test departed from its pre-registered plan, shown next to the outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Deviation {
-    /// Stable: `primary_metric_changed`, `no_primary_metric`, `stopped_early`, `sample_ratio_mismatch`,
-    /// `underpowered`.
+    /// Stable: `primary_metric_changed`, `no_primary_metric`, `sample_ratio_mismatch`, `stopped_early`,
+    /// `no_estimate`, `underpowered`.
     pub code: String,
     pub message: String,
 }
@@ -345,6 +345,16 @@ pub fn deviations(
         if let Some(deviation) = stopped_early(results, metric, mde) {
             found.push(deviation);
         }
+    }
+    if let (Some(metric), None) = (analysed, primary) {
+        found.push(deviation(
+            "no_estimate",
+            format!(
+                "No lift on the primary metric ({}) could be estimated: the test ended with too little data to \
+                 say anything about it.",
+                metric.name
+            ),
+        ));
     }
     if let Some(effect) = primary.filter(|e| underpowered(&e.lift, e.significant, results.planned_mde)) {
         found.push(deviation(
@@ -1057,6 +1067,9 @@ mod tests {
         let mut sequential = small.clone();
         sequential.settings.method = MethodName::Sequential;
         assert_eq!(codes(&sequential, Some("purchase")), ["underpowered"], "peeking is safe with sequential reads");
+        let mut nothing = clean.clone();
+        nothing.analysis.metrics[0].variations[1].comparison.as_mut().unwrap().relative_lift = None;
+        assert_eq!(codes(&nothing, Some("purchase")), ["no_estimate"]);
         let mut none = clean.clone();
         none.analysis.metrics[0].role = MetricRole::Secondary;
         assert_eq!(codes(&none, None), ["no_primary_metric"]);

@@ -11,6 +11,7 @@ use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
 use crate::pages::metrics::MetricsPage;
 use crate::pages::not_found::NotFound;
+use crate::pages::playbook::{PlaybookEntryPage, PlaybookPage, SharedPage, SignalLeaderboardPage};
 use crate::pages::profiles::{ProfilePage, ProfilesPage};
 use crate::pages::results::ResultsPage;
 use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
@@ -85,6 +86,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/share/:token") view=SharedPage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=HomePage />
                     <Route path=path!("experiments") view=ExperimentsPage />
@@ -92,6 +94,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("experiments/:key") view=ExperimentPage />
                     <Route path=path!("experiments/:key/edit") view=EditExperimentPage />
                     <Route path=path!("experiments/:key/results") view=ResultsPage />
+                    <Route path=path!("playbook") view=PlaybookPage />
+                    <Route path=path!("playbook/signals") view=SignalLeaderboardPage />
+                    <Route path=path!("playbook/:id") view=PlaybookEntryPage />
                     <Route path=path!("signals") view=SignalsPage />
                     <Route path=path!("signals/new") view=NewSignalPage />
                     <Route path=path!("signals/:key") view=SignalPage />

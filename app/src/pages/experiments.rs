@@ -8,6 +8,7 @@ use crate::domain::experiment::{Direction, Status};
 use crate::error::AppError;
 use crate::model::Experiment;
 use crate::pages::app::AuthContext;
+use crate::pages::playbook::ConcludeForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -264,6 +265,13 @@ fn ExperimentView(
             </div>
             <p class="muted">{format!("{total_units} units exposed in all.")}</p>
         </section>
+        {(editable && e.status == Status::Stopped).then(|| view! { <ConcludeForm spec=e.spec.clone() /> })}
+        {e.playbook_entry.map(|id| view! {
+            <section class="card" data-testid="concluded">
+                <h2>"Concluded"</h2>
+                <p>"The learning and the frozen results are in the playbook: " <a href=format!("/playbook/{id}")>{format!("entry #{id}")}</a></p>
+            </section>
+        })}
         <Snippets key=e.spec.key.clone() />
         <section class="card">
             <h2>"History"</h2>

@@ -9,6 +9,7 @@ pub mod home;
 pub mod login;
 pub mod metrics;
 pub mod not_found;
+pub mod playbook;
 pub mod profiles;
 pub mod results;
 pub mod signals;

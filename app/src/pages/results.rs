@@ -111,7 +111,7 @@ pub fn ResultsPage() -> impl IntoView {
 }
 
 #[component]
-fn ResultsView(results: ExperimentResults) -> impl IntoView {
+pub fn ResultsView(results: ExperimentResults) -> impl IntoView {
     let analysis = &results.analysis;
     let total: u64 = analysis.exposures.iter().sum();
     let split = analysis
@@ -319,7 +319,7 @@ fn MetricTable(metric: MetricResult, variations: Vec<String>, bayesian: bool) ->
 }
 
 #[component]
-fn Segments(breakdown: SegmentBreakdown) -> impl IntoView {
+pub fn Segments(breakdown: SegmentBreakdown) -> impl IntoView {
     let primary = breakdown.values.first().and_then(|s| s.analysis.metrics.first()).map(|m| m.key.clone());
     view! {
         <section class="card" data-testid="segments">

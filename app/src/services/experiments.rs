@@ -15,15 +15,18 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 pub async fn list(db: &Db, caller: &Caller) -> Result<Vec<Experiment>, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     experiments::list(db).await
 }
 
 /// One experiment with its change history.
 pub async fn get(db: &Db, caller: &Caller, key: &str) -> Result<Experiment, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     let mut experiment = find(db, key).await?;
     experiment.history = experiments::history(db, experiment.id).await?;
+    if experiment.status == Status::Concluded {
+        experiment.playbook_entry = crate::storage::playbook::entry_of_experiment(db, experiment.id).await?;
+    }
     let counts = exposures::counts(db, experiment.id).await?;
     experiment.exposures = experiment
         .spec

@@ -24,12 +24,12 @@ pub async fn seed_starter_metrics(db: &Db) -> Result<(), AppError> {
 }
 
 pub async fn list(db: &Db, caller: &Caller) -> Result<Vec<Metric>, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     store::list(db).await
 }
 
 pub async fn get(db: &Db, caller: &Caller, key: &str) -> Result<Metric, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     find(db, key).await
 }
 

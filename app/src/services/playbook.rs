@@ -124,12 +124,12 @@ fn registered_primary_metric(experiment: &Experiment) -> Option<String> {
 
 /// The entries matching the query's words and filters.
 pub async fn list(db: &Db, caller: &Caller, query: &PlaybookQuery) -> Result<Vec<PlaybookEntry>, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     Ok(query.apply(store::entries(db).await?))
 }
 
 pub async fn get(db: &Db, caller: &Caller, id: i64, revision: Option<u32>) -> Result<EntryDetail, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     entry(db, id, revision).await
 }
 
@@ -186,7 +186,7 @@ pub async fn follow_up(state: &AppState, caller: &Caller, id: i64, body: Value) 
 
 /// Per signal: tests, wins, losses, pooled effects and the segments where it did best.
 pub async fn leaderboard(db: &Db, caller: &Caller) -> Result<Vec<SignalRecord>, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     let entries = store::entries(db).await?;
     let mut snapshots = store::latest_snapshots(db).await?;
     let pairs: Vec<_> = entries

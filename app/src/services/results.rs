@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 const MAX_SEGMENTS: usize = 20;
 
 pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) -> Result<ExperimentResults, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     let experiment = crate::services::experiments::find(db, key).await?;
     let segment = query.segment.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let (mut results, breakdowns) =

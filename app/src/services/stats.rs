@@ -9,16 +9,16 @@ use crate::domain::stats::calculator::{
 use crate::error::AppError;
 
 pub fn compare(caller: &Caller, request: &CompareRequest) -> Result<CompareResponse, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     calculator::compare_request(request).map_err(AppError::invalid)
 }
 
 pub fn power(caller: &Caller, request: &PowerRequest) -> Result<PowerResponse, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     calculator::power_request(request).map_err(AppError::invalid)
 }
 
 pub fn adjust(caller: &Caller, request: &AdjustRequest) -> Result<AdjustResponse, AppError> {
-    caller.require(Access::Read)?;
+    caller.require(Access::Results)?;
     calculator::adjust_request(request).map_err(AppError::invalid)
 }

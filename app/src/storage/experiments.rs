@@ -36,6 +36,7 @@ impl TryFrom<ExperimentRow> for Experiment {
             concluded_at: row.concluded_at,
             history: Vec::new(),
             exposures: Vec::new(),
+            playbook_entry: None,
         })
     }
 }
