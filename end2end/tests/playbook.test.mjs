@@ -75,6 +75,17 @@ test('conclude an experiment, find it in the playbook, read it as a viewer and t
   await stranger.locator('[role="alert"]').waitFor();
   assert.match(await stranger.locator('[role="alert"]').textContent(), /does not exist, has expired or was revoked/);
 
+  // Revoking the link closes it.
+  await page.goto(`${BASE_URL}/playbook/shares`);
+  await waitHydrated(page);
+  const entryId = entryUrl.split('/').pop();
+  const row = page.locator('[data-testid="share-links"] tr', { hasText: `(#${entryId})` });
+  await row.locator('button').click();
+  await row.getByText(/^revoked /).waitFor();
+  await stranger.goto(`${BASE_URL}${sharePath}`);
+  await stranger.locator('[role="alert"]').waitFor();
+  assert.match(await stranger.locator('[role="alert"]').textContent(), /has expired or was revoked/);
+
   // A viewer reads the entry but gets none of the editing tools.
   const email = `viewer-${stamp}@example.com`;
   const made = await page.request.post(`${BASE_URL}/api/v1/users`, { data: { email, password: 'viewer-password-1', role: 'viewer' } });

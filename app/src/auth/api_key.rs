@@ -16,10 +16,15 @@ pub struct GeneratedKey {
 }
 
 pub fn generate() -> GeneratedKey {
+    let secret = random_secret(SECRET_PREFIX);
+    GeneratedKey { prefix: secret[..DISPLAY_PREFIX_CHARS].to_string(), hash: hash_secret(&secret), secret }
+}
+
+/// 32 random bytes from the operating system, hex-encoded behind `prefix`: for API keys and share-link tokens.
+pub fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
-    GeneratedKey { prefix: secret[..DISPLAY_PREFIX_CHARS].to_string(), hash: hash_secret(&secret), secret }
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 pub fn hash_secret(secret: &str) -> String {

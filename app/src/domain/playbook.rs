@@ -723,7 +723,7 @@ pub struct SegmentLeader {
 }
 
 /// The attributes the leaderboard breaks signals down by.
-pub const LEADERBOARD_ATTRIBUTES: [&str; 3] = ["channel", "device", "intent_stage"];
+pub const LEADERBOARD_ATTRIBUTES: [&str; 4] = ["channel", "device", "intent_stage", "stage"];
 
 /// Which outcome family a metric belongs to.
 fn family(metric: &MetricResult) -> Option<OutcomeFamily> {

@@ -11,7 +11,7 @@ use crate::pages::home::HomePage;
 use crate::pages::login::{LoginPage, Logout, SignIn};
 use crate::pages::metrics::MetricsPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::playbook::{PlaybookEntryPage, PlaybookPage, SharedPage, SignalLeaderboardPage};
+use crate::pages::playbook::{PlaybookEntryPage, PlaybookPage, ShareLinksPage, SharedPage, SignalLeaderboardPage};
 use crate::pages::profiles::{ProfilePage, ProfilesPage};
 use crate::pages::results::ResultsPage;
 use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
@@ -96,6 +96,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("experiments/:key/results") view=ResultsPage />
                     <Route path=path!("playbook") view=PlaybookPage />
                     <Route path=path!("playbook/signals") view=SignalLeaderboardPage />
+                    <Route path=path!("playbook/shares") view=ShareLinksPage />
                     <Route path=path!("playbook/:id") view=PlaybookEntryPage />
                     <Route path=path!("signals") view=SignalsPage />
                     <Route path=path!("signals/new") view=NewSignalPage />

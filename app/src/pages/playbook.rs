@@ -303,6 +303,7 @@ pub fn PlaybookPage() -> impl IntoView {
                                     on:click=move |_| { share.dispatch(SharePlaybook { scope: scope.clone(), days: 30 }); }>
                                     "Share this view"
                                 </button>
+                                <a class="button secondary" href="/playbook/shares">"Share links"</a>
                             }
                         });
                         let count = list.len();
@@ -801,5 +802,105 @@ pub fn SharedPage() -> impl IntoView {
                 </Transition>
             </main>
         </div>
+    }
+}
+
+/// The share links with the server's clock, so the page can say which still open.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShareLinkList {
+    pub links: Vec<crate::domain::playbook::ShareLink>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+#[server(endpoint = "share_links")]
+pub async fn load_share_links() -> Result<ShareLinkList, AppError> {
+    crate::error::server_result(
+        async {
+            let (state, caller) = crate::pages::context::caller().await?;
+            let links = crate::services::playbook::share_links(&state.db, &caller).await?;
+            Ok(ShareLinkList { links, now: chrono::Utc::now() })
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "revoke_share_link")]
+pub async fn revoke_share_link(id: i64) -> Result<(), AppError> {
+    crate::error::server_result(
+        async {
+            let (state, caller) = crate::pages::context::caller().await?;
+            crate::services::playbook::revoke_share(&state.db, &caller, id).await
+        }
+        .await,
+    )
+}
+
+/// Every share link, what it opens, until when, and a way to close it.
+#[component]
+pub fn ShareLinksPage() -> impl IntoView {
+    use crate::domain::playbook::ShareScope;
+    let revoke = ServerAction::<RevokeShareLink>::new();
+    let links = Resource::new(move || revoke.version().get(), |_| load_share_links());
+    view! {
+        <Title text="Share links" />
+        <header class="page-header">
+            <h1>"Share links"</h1>
+            <p class="lead">"Read-only links to playbook entries and views for people without an account."</p>
+            <a class="button secondary" href="/playbook">"Playbook"</a>
+        </header>
+        <ActionError result=revoke.value() />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match links.await {
+                    Ok(list) if list.links.is_empty() => view! {
+                        <p class="empty">"No links yet. Share an entry from its page, or a filtered view from the playbook."</p>
+                    }.into_any(),
+                    Ok(list) => {
+                        let now = list.now;
+                        view! {
+                            <section class="card">
+                                <div class="table-wrap">
+                                    <table class="data" data-testid="share-links">
+                                        <thead><tr><th>"Label"</th><th>"Opens"</th><th>"Made by"</th><th>"Expires"</th><th>"State"</th><th></th></tr></thead>
+                                        <tbody>
+                                            {list.links.into_iter().map(|link| {
+                                                let opens = match &link.scope {
+                                                    ShareScope::Entry(id) => view! { <a href=format!("/playbook/{id}")>{format!("entry #{id}")}</a> }.into_any(),
+                                                    ShareScope::View(filter) => {
+                                                        let query = filter.query_string();
+                                                        let text = if query.is_empty() { "the whole playbook".to_string() } else { query.clone() };
+                                                        view! { <a href=format!("/playbook?{query}")>{text}</a> }.into_any()
+                                                    }
+                                                };
+                                                let state = match (link.revoked_at, link.active(now)) {
+                                                    (Some(at), _) => format!("revoked {}", format_time(&at)),
+                                                    (None, true) => "open".to_string(),
+                                                    (None, false) => "expired".to_string(),
+                                                };
+                                                let id = link.id;
+                                                view! {
+                                                    <tr>
+                                                        <td>{link.label.clone()}</td>
+                                                        <td>{opens}</td>
+                                                        <td>{format!("{} · {}", link.created_by, format_time(&link.created_at))}</td>
+                                                        <td>{format_time(&link.expires_at)}</td>
+                                                        <td>{state}</td>
+                                                        <td>{link.active(now).then(|| view! {
+                                                            <button class="danger" data-testid=format!("revoke-{id}")
+                                                                on:click=move |_| { revoke.dispatch(RevokeShareLink { id }); }>"Revoke"</button>
+                                                        })}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }

@@ -21,6 +21,7 @@ use crate::storage::{signals as signal_store, Db};
 use chrono::{Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// Entries shown as related on an entry page.
 const RELATED_SHOWN: usize = 5;
@@ -188,12 +189,12 @@ pub async fn follow_up(state: &AppState, caller: &Caller, id: i64, body: Value) 
 pub async fn leaderboard(db: &Db, caller: &Caller) -> Result<Vec<SignalRecord>, AppError> {
     caller.require(Access::Results)?;
     let entries = store::entries(db).await?;
-    let mut snapshots = store::latest_snapshots(db).await?;
+    let mut snapshots: HashMap<i64, Snapshot> = store::latest_snapshots(db).await?.into_iter().collect();
     let pairs: Vec<_> = entries
         .into_iter()
         .filter_map(|entry| {
-            let at = snapshots.iter().position(|(id, _)| *id == entry.id)?;
-            Some((entry, snapshots.swap_remove(at).1))
+            let snapshot = snapshots.remove(&entry.id)?;
+            Some((entry, snapshot))
         })
         .collect();
     Ok(rank_signals(&pairs))
@@ -205,16 +206,12 @@ pub async fn share(db: &Db, caller: &Caller, body: Value) -> Result<CreatedShare
     let request: ShareRequest = parse(body, "share link")?;
     let scope = request.scope().map_err(AppError::invalid)?;
     let days = request.days().map_err(AppError::invalid)?;
-    let label = match (&scope, request.label.trim()) {
-        (_, label) if !label.is_empty() => label.to_string(),
-        (ShareScope::Entry(id), _) => format!("{} (#{id})", find(db, *id).await?.reading.name),
-        (ShareScope::View(_), _) => "Playbook view".to_string(),
+    let default_label = match &scope {
+        ShareScope::Entry(id) => format!("{} (#{id})", find(db, *id).await?.reading.name),
+        ShareScope::View(_) => "Playbook view".to_string(),
     };
-    if let ShareScope::Entry(id) = scope {
-        find(db, id).await?;
-    }
-    let secret = api_key::generate();
-    let token = format!("{SHARE_TOKEN_PREFIX}{}", secret.secret.trim_start_matches(api_key::SECRET_PREFIX));
+    let label = Some(request.label.trim()).filter(|l| !l.is_empty()).map_or(default_label, str::to_string);
+    let token = api_key::random_secret(SHARE_TOKEN_PREFIX);
     let now = Utc::now();
     let link = store::insert_share_link(
         db,
