@@ -1,5 +1,6 @@
 # intentlab: the Makefile is the one place that knows how to build, run and test.
 #   make run    install what is missing, build (release), serve on SQLite at http://127.0.0.1:3000
+#               (make run DEMO=1: with a simulated shop and experiments with known effects)
 #   make test   install what is missing, run every suite: unit, integration (SQLite and PostgreSQL), end-to-end
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,7 +24,8 @@ build: setup ## Debug build of the server and the browser bundle (what the tests
 release: setup ## Optimised build of the server and the browser bundle
 	@scripts/build.sh release
 
-run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTENTLAB_ADDR override)
+run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTENTLAB_ADDR override); DEMO=1 loads the demo shop first
+	@if [ -n "$(DEMO)" ]; then target/release/intentlab demo --skip-if-loaded; fi
 	target/release/intentlab serve
 
 test: setup test-deps build ## Every test suite; fails if any test fails

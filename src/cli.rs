@@ -30,6 +30,24 @@ pub enum Command {
     /// Manage API keys for backend services.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Fill the database with a simulated shop and experiments with known effects (no server needed).
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Simulated people.
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Their visits spread over this many days, up to now.
+    #[arg(long, default_value_t = 60)]
+    days: u32,
+    /// The same seed makes the same shop.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Do nothing (successfully) when the demo data is loaded already.
+    #[arg(long)]
+    skip_if_loaded: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("password updated for {email}");
             Ok(())
         }
+        Command::Demo(args) => demo(&settings, args).await,
         Command::ApiKey(ApiKeyCommand::Create { name, scopes }) => {
             let db = open(&settings).await?;
             let input = NewApiKey { name, scopes: scopes.split(',').map(str::to_string).collect() };
@@ -133,6 +152,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Loads the demo with the ingest and exposure writers running, as in the server, and a progress bar.
+async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
+    let state = crate::startup::build_state(settings).await?;
+    if args.skip_if_loaded && crate::demo::loaded(&state).await? {
+        eprintln!("the demo data is loaded already");
+        state.db.close().await;
+        return Ok(());
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let jobs = crate::jobs::start(&state, stop.clone());
+    let bar = indicatif::ProgressBar::new(args.users as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} people ({eta} left)")
+            .map_err(|e| anyhow::anyhow!(e))?
+            .progress_chars("=> "),
+    );
+    bar.set_message("simulating the demo shop");
+    let options = crate::demo::DemoOptions { users: args.users, days: args.days, seed: args.seed };
+    let loaded = crate::demo::load(&state, options, |done| bar.set_position(done as u64)).await;
+    bar.finish_and_clear();
+    stop.cancel();
+    jobs.join().await;
+    state.db.close().await;
+    println!("{}", loaded?);
+    Ok(())
 }
 
 /// Connects and migrates: every command works on an up-to-date schema.

@@ -34,21 +34,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = cli::open(&settings).await?;
-        let leptos_options = LeptosOptions::builder()
-            .output_name("intentlab")
-            .site_root(settings.site_root.as_str())
-            .site_pkg_dir("pkg")
-            .site_addr(settings.addr)
-            .env(Env::PROD)
-            .build();
-        let mut state = AppState::new(leptos_options, db);
-        if let Some(path) = settings.geoip_db.as_deref().filter(|p| !p.is_empty()) {
-            state.geoip = Some(app::services::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?);
-        }
-        app::services::signals::seed_starter_library(&state.db).await.context("seeding the signal library")?;
-        app::services::metrics::seed_starter_metrics(&state.db).await.context("seeding the metric library")?;
-        app::services::reload_configuration(&state).await.context("loading the configuration")?;
+        let state = build_state(&settings).await?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
         let router = router(state.clone(), &settings);
         Ok(Self { listener, router, state })
@@ -78,6 +64,27 @@ impl Application {
         self.state.db.close().await;
         served.context("HTTP server failed")
     }
+}
+
+/// The application state on a migrated, seeded database with the configuration loaded: what the server and the
+/// demo loader work with.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let db = cli::open(settings).await?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("intentlab")
+        .site_root(settings.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(settings.addr)
+        .env(Env::PROD)
+        .build();
+    let mut state = AppState::new(leptos_options, db);
+    if let Some(path) = settings.geoip_db.as_deref().filter(|p| !p.is_empty()) {
+        state.geoip = Some(app::services::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?);
+    }
+    app::services::signals::seed_starter_library(&state.db).await.context("seeding the signal library")?;
+    app::services::metrics::seed_starter_metrics(&state.db).await.context("seeding the metric library")?;
+    app::services::reload_configuration(&state).await.context("loading the configuration")?;
+    Ok(state)
 }
 
 fn router(state: AppState, settings: &Settings) -> Router {

@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod crash;
+mod demo;
 mod errors;
 mod experiments;
 mod health;

@@ -28,6 +28,20 @@ impl Caller {
         }
     }
 
+    /// A key that exists only in memory, for tools that run the services in-process (the demo loader, the
+    /// benchmarks): it has `scopes` and leaves no credential behind.
+    pub fn in_process(name: &str, scopes: Vec<Scope>) -> Caller {
+        Caller::ApiKey(ApiKey {
+            id: 0,
+            name: name.into(),
+            prefix: String::new(),
+            scopes,
+            created_at: Utc::now(),
+            last_used_at: None,
+            revoked_at: None,
+        })
+    }
+
     /// Refuses with 403 and a message saying what would be needed.
     pub fn require(&self, access: Access) -> Result<(), AppError> {
         if self.principal().may(access) {

@@ -4,6 +4,8 @@
 pub mod access;
 pub mod assignment;
 #[cfg(feature = "ssr")]
+pub mod demo;
+#[cfg(feature = "ssr")]
 pub mod events;
 pub mod experiment;
 pub mod hashing;
