@@ -76,6 +76,8 @@ async fn the_demo_is_the_same_for_a_seed_and_its_results_recover_the_planted_eff
 
     let video = results("demo-video-gallery", "&cuped=false").await;
     assert_eq!(video["srm_ok"], true, "{}", video["srm_p_value"]);
+    // Each simulated person is exposed under one id, so stitching must never put two of them in one profile.
+    assert_eq!(video["people_in_several_variations"], 0);
     let (estimate, low, high) = relative_lift(&video, "purchase");
     assert!(low < 0.2 && 0.2 < high, "+20 % conversion within [{low}, {high}] (estimate {estimate})");
     assert!(estimate > 0.0, "the planted lift shows as a lift: {estimate}");

@@ -282,6 +282,35 @@ async fn stitching_within_one_batch_keeps_every_event_with_the_person() {
 }
 
 #[tokio::test]
+async fn a_person_arriving_after_a_stitch_in_the_same_batch_stays_their_own_person() {
+    // Found by the demo: SQLite hands a deleted row's id to the next new row, so the profile created right after
+    // a stitch got the id of the profile stitched away — and was folded into the stitched person.
+    let app = spawn_app().await;
+    let key = app.api_key("ingest,read").await;
+    let batch = json!([
+        track("s1", "web-cookie", "Product Viewed", json!({})),
+        track("s2", "app-device", "Product Viewed", json!({})),
+        {"message_id": "s3", "type": "identify", "user_id": "stitched", "anonymous_id": "app-device"},
+        {"message_id": "s4", "type": "identify", "user_id": "stitched", "anonymous_id": "web-cookie"},
+        track("s5", "newcomer", "Product Added", json!({})),
+    ]);
+    assert_eq!(ingest_ok(&app, &key, batch).await["accepted"], 5);
+    let stitched = get_json(&app, &key, "/api/v1/profiles/stitched").await;
+    let newcomer = get_json(&app, &key, "/api/v1/profiles/newcomer").await;
+    assert_ne!(stitched["id"], newcomer["id"], "two people: {stitched} {newcomer}");
+    let ids = |profile: &Value| {
+        let mut ids: Vec<String> =
+            profile["ids"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&stitched), ["app-device", "stitched", "web-cookie"]);
+    assert_eq!(ids(&newcomer), ["newcomer"]);
+    let timeline = get_json(&app, &key, "/api/v1/profiles/newcomer/events").await;
+    assert_eq!(timeline["events"].as_array().unwrap().len(), 1, "{timeline}");
+}
+
+#[tokio::test]
 async fn two_signed_in_people_sharing_a_device_stay_two_people() {
     let app = spawn_app().await;
     let key = app.api_key("ingest,read").await;

@@ -114,8 +114,6 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let mut dirty: BTreeSet<i64> = BTreeSet::new();
         let mut in_batch: HashSet<(&str, &str)> = HashSet::new();
         let mut opt_out_changes = vec![0usize; submissions.len()];
-        // Profiles stitched away during this batch, and where their events went.
-        let mut merged_into: HashMap<i64, i64> = HashMap::new();
         for (submission, event) in &events {
             if !event.consent.allows(Consent::ANALYTICS) {
                 // The event is not kept, but a known person's withdrawn consent must be: it governs what is done
@@ -207,8 +205,17 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                             }
                         }
                         sqlx::query("DELETE FROM profiles WHERE id = $1").bind(*loser).execute(&mut *tx).await?;
+                        // Everything of this batch that pointed at the loser points at the winner from now on. Done
+                        // here, not at the end: SQLite gives the loser's id to the next profile created.
                         owner.values_mut().filter(|p| **p == *loser).for_each(|p| *p = *winner);
-                        merged_into.insert(*loser, *winner);
+                        for fate in &mut fates {
+                            if let Fate::Keep { profile } = fate {
+                                if *profile == *loser {
+                                    *profile = *winner;
+                                }
+                            }
+                        }
+                        new_identities.iter_mut().filter(|i| i.1 == *loser).for_each(|i| i.1 = *winner);
                         if with_user_id.remove(loser) {
                             with_user_id.insert(*winner);
                         }
@@ -246,21 +253,6 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 continue;
             }
             fates.push(Fate::Keep { profile });
-        }
-        // Earlier events of this batch may point at a profile a later event stitched away.
-        let final_profile = |mut profile: i64| {
-            while let Some(next) = merged_into.get(&profile) {
-                profile = *next;
-            }
-            profile
-        };
-        for fate in &mut fates {
-            if let Fate::Keep { profile } = fate {
-                *profile = final_profile(*profile);
-            }
-        }
-        for identity in &mut new_identities {
-            identity.1 = final_profile(identity.1);
         }
         for chunk in new_identities.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new("INSERT INTO identities (id, profile_id, kind, first_seen) ");
