@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
-use crate::domain::signals::{record_occurrence, CompiledSignal, Occurrence, SignalState};
+use crate::domain::signals::{record_occurrence, CompiledSignal, Occurrence, RuleKind, SignalState};
 use crate::domain::stats::metrics::{Activity, Measure, MetricSpec, UnitValue};
 use crate::domain::stats::results::{
     analyze, heterogeneity, one_unit_per_person, Analysis, ExperimentResults, ExposedUnit, MetricRole, MetricValues,
@@ -189,8 +189,18 @@ async fn activity(
         return Ok(activity);
     };
     let since = first_exposure - Duration::days(i64::from(longest_window));
+    let filter = store::EventFilter {
+        names: event_names
+            .iter()
+            .map(|name| name.to_string())
+            .chain(signals.iter().filter(|s| s.rule.kind == RuleKind::Track).map(|s| s.rule.event.clone()))
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect(),
+        views: signals.iter().any(|s| s.rule.kind == RuleKind::View),
+    };
     let mut states: HashMap<(i64, usize), SignalState> = HashMap::new();
-    for event in store::events(db, experiment.id, since).await? {
+    for event in store::events(db, experiment.id, since, &filter).await? {
         let person = activity.entry(event.profile_id).or_default();
         if let Some(name) = event.event.as_deref().filter(|n| event_names.contains(n)) {
             person.events.push((event.timestamp, name.to_string()));
@@ -201,7 +211,8 @@ async fn activity(
             channel: &event.channel,
             properties: &event.properties.0,
         };
-        // Repeat rules (a cart return, a repeat visit) fire as ingestion scores them: events come oldest first.
+        // Repeat rules (a cart return, a repeat visit) fire as ingestion scores them: each person's events come
+        // oldest first.
         for (i, signal) in signals.iter().enumerate().filter(|(_, s)| s.matches(&occurrence)) {
             let state = states.get(&(event.profile_id, i)).copied();
             // The half-life only decays the intent score, which results do not read; whether it fired does not

@@ -50,12 +50,45 @@ pub struct EventRow {
     pub properties: Json<Map<String, Value>>,
 }
 
-/// Track, page and screen events of the exposed profiles from `since` on, oldest first.
-pub async fn events(db: &Db, experiment_id: i64, since: DateTime<Utc>) -> Result<Vec<EventRow>, AppError> {
+/// Which events the metrics can use: events with these names (track events, or views named so), and every page
+/// and screen view when `views` (a signal counts views). Everything else stays in the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub names: Vec<String>,
+    pub views: bool,
+}
+
+/// The events `filter` lets through, of the exposed profiles, from `since` on: each profile's oldest first (the
+/// order the `(profile_id, timestamp)` index gives without sorting).
+pub async fn events(
+    db: &Db,
+    experiment_id: i64,
+    since: DateTime<Utc>,
+    filter: &EventFilter,
+) -> Result<Vec<EventRow>, AppError> {
+    // $1 and $2 are the experiment and `since`; the names follow.
+    let placeholders: Vec<String> = (0..filter.names.len()).map(|i| format!("${}", i + 3)).collect();
+    let mut wanted = Vec::new();
+    if !placeholders.is_empty() {
+        wanted.push(format!("event IN ({})", placeholders.join(", ")));
+    }
+    if filter.views {
+        wanted.push("type IN ('page', 'screen')".to_string());
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
         "SELECT profile_id, type, event, timestamp, channel, properties FROM events \
-         WHERE profile_id IN ({EXPOSED_PROFILES}) AND type IN ('track', 'page', 'screen') AND timestamp >= $2 \
-         ORDER BY timestamp"
+         WHERE profile_id IN ({EXPOSED_PROFILES}) AND type IN ('track', 'page', 'screen') AND ({}) \
+         AND timestamp >= $2 ORDER BY profile_id, timestamp",
+        wanted.join(" OR ")
     );
-    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(experiment_id).bind(since).fetch_all(pool).await)?)
+    on_pool!(db, pool => {
+        let mut query = sqlx::query_as(&sql).bind(experiment_id).bind(since);
+        for name in &filter.names {
+            query = query.bind(name);
+        }
+        Ok(query.fetch_all(pool).await?)
+    })
 }
