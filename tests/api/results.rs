@@ -140,6 +140,23 @@ async fn results_recover_planted_effects_with_every_method() {
         assert_eq!(banner["significant"], true, "{method}: {banner}");
         assert!(banner.get("variance_reduction").is_none());
     }
+    // An informative prior pulls the Bayesian lift towards what earlier tests found (here: nothing, firmly).
+    let bayesian = |prior: &str| {
+        let url = app.url(&format!("/api/v1/experiments/free-shipping/results?method=bayesian&cuped=false{prior}"));
+        let viewer = viewer.clone();
+        async move {
+            let results: Value = viewer.get(url).send().await.unwrap().json().await.unwrap();
+            metric(&results, "purchase")["variations"][1]["relative_lift"]["estimate"].as_f64().unwrap()
+        }
+    };
+    let (flat, sceptical) = (bayesian("").await, bayesian("&prior_mean=0&prior_variance=0.01").await);
+    assert!(sceptical < flat && sceptical > 0.0, "shrunk towards 0: {sceptical} < {flat}");
+    for bad in ["&prior_mean=0.1", "&prior_variance=-1&prior_mean=0"] {
+        let url = app.url(&format!("/api/v1/experiments/free-shipping/results?method=bayesian{bad}"));
+        assert_eq!(error_code(viewer.get(url).send().await.unwrap(), 400).await, "invalid_input", "{bad}");
+    }
+    let url = app.url("/api/v1/experiments/free-shipping/results?prior_mean=0&prior_variance=0.01");
+    assert_eq!(error_code(viewer.get(url).send().await.unwrap(), 400).await, "invalid_input", "frequentist");
 
     let url = app.url("/api/v1/experiments/free-shipping/results?segment=device");
     let results: Value = viewer.get(url).send().await.unwrap().json().await.unwrap();

@@ -138,6 +138,10 @@ pub struct ResultsQuery {
     /// Use each metric's pre-exposure value as a CUPED covariate (default on).
     pub cuped: Option<bool>,
     pub correction: Option<super::Correction>,
+    /// Bayesian only: an informative Gaussian prior on the relative lift (both or neither), e.g. what earlier
+    /// tests of the same signal found.
+    pub prior_mean: Option<f64>,
+    pub prior_variance: Option<f64>,
     /// Break the results down by this exposure attribute (device, country, channel, intent_stage, …).
     pub segment: Option<String>,
 }
@@ -152,9 +156,16 @@ impl ResultsQuery {
             sequential_tuning_parameter: self
                 .sequential_tuning_parameter
                 .unwrap_or(defaults.sequential_tuning_parameter),
-            prior: None,
+            prior: match (self.prior_mean, self.prior_variance) {
+                (Some(mean), Some(variance)) => Some(super::Prior { mean, variance }),
+                (None, None) => None,
+                _ => return Err("an informative prior needs both prior_mean and prior_variance".into()),
+            },
             correction: self.correction.unwrap_or(defaults.correction),
         };
+        if settings.prior.is_some() && settings.method != super::MethodName::Bayesian {
+            return Err("a prior (prior_mean, prior_variance) applies to method=bayesian only".into());
+        }
         settings.validate()?;
         Ok(settings)
     }
