@@ -21,7 +21,9 @@ pub mod users;
 
 use app::error::AppError;
 use app::state::AppState;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::Router;
 
@@ -71,8 +73,14 @@ pub fn router() -> Router<AppState> {
         .route("/stats/compare", post(stats::compare))
         .route("/stats/power", post(stats::power))
         .route("/stats/adjust", post(stats::adjust))
+        .route("/openapi.json", get(openapi))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The OpenAPI document of the results API (`docs/openapi.json`, compiled in), readable without credentials.
+async fn openapi() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], include_str!("../../docs/openapi.json"))
 }
 
 pub async fn unknown_endpoint(uri: Uri) -> AppError {

@@ -11,6 +11,7 @@ mod experiments;
 mod health;
 mod helpers;
 mod ingest;
+mod openapi;
 mod pages;
 mod playbook;
 mod results;
