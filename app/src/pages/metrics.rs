@@ -55,9 +55,12 @@ pub struct MetricFields {
     pub ignore_zeros: Option<String>,
     #[serde(default)]
     pub lower_is_better: Option<String>,
+    /// The key of the metric being changed; absent when adding one.
+    #[serde(default)]
+    pub editing: Option<String>,
 }
 
-/// Creates a metric from the form's fields.
+/// Adds a metric from the form's fields, or replaces the definition of the one being edited.
 #[server(endpoint = "save_metric")]
 pub async fn save_metric(metric: MetricFields) -> Result<Metric, AppError> {
     crate::error::server_result(
@@ -66,6 +69,7 @@ pub async fn save_metric(metric: MetricFields) -> Result<Metric, AppError> {
             let (state, caller) = crate::pages::context::caller().await?;
             let MetricFields {
                 key, name, description, measure, signal, event, window_days, capping, cap, ignore_zeros, lower_is_better,
+                editing,
             } = metric;
             let measure = match measure.as_str() {
                 "signal" => json!({"type": "signal", "key": signal.unwrap_or_default()}),
@@ -92,7 +96,10 @@ pub async fn save_metric(metric: MetricFields) -> Result<Metric, AppError> {
                 "key": key.trim(), "name": name.trim(), "description": description.trim(), "measure": measure,
                 "window_days": window, "capping": capping, "higher_is_better": lower_is_better.is_none(),
             });
-            crate::services::metrics::create(&state.db, &caller, body).await
+            match editing.as_deref().filter(|k| !k.is_empty()) {
+                Some(original) => crate::services::metrics::replace(&state.db, &caller, original, body).await,
+                None => crate::services::metrics::create(&state.db, &caller, body).await,
+            }
         }
         .await,
     )
@@ -139,6 +146,13 @@ pub fn MetricsPage() -> impl IntoView {
     // The form reads the signals once: refetching the table after a save must not rebuild the form under the
     // person typing in it.
     let signals = Resource::new(|| (), |_| async { load_metrics().await.map(|l| l.signals) });
+    // The metric being changed in the form (none: the form adds one); a successful save closes the edit.
+    let editing = RwSignal::new(None::<Metric>);
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(_))) && editing.get_untracked().is_some() {
+            editing.set(None);
+        }
+    });
     view! {
         <Title text="Metrics" />
         <header class="page-header">
@@ -147,8 +161,9 @@ pub fn MetricsPage() -> impl IntoView {
         </header>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let editable = can_edit().await;
                 match library.await {
-                    Ok(library) => view! { <MetricTable library /> }.into_any(),
+                    Ok(library) => view! { <MetricTable library editing=editable.then_some(editing) /> }.into_any(),
                     Err(error) => view! { <LoadError error /> }.into_any(),
                 }
             })}
@@ -156,19 +171,20 @@ pub fn MetricsPage() -> impl IntoView {
         <Suspense>
             {move || Suspend::new(async move {
                 let editable = can_edit().await;
-                signals.await.ok().filter(|_| editable).map(|signals| view! { <MetricForm save signals /> })
+                signals.await.ok().filter(|_| editable).map(|signals| view! { <MetricEditor save signals editing /> })
             })}
         </Suspense>
     }
 }
 
+/// `editing` is given to editors: each row then has a button that opens the metric in the form.
 #[component]
-fn MetricTable(library: MetricsData) -> impl IntoView {
+fn MetricTable(library: MetricsData, editing: Option<RwSignal<Option<Metric>>>) -> impl IntoView {
     view! {
         <section class="card">
             <div class="table-wrap">
                 <table class="data" data-testid="metrics-table">
-                    <thead><tr><th>"Metric"</th><th>"Measures"</th><th>"Capping"</th><th>"Better when"</th><th>"Changed"</th></tr></thead>
+                    <thead><tr><th>"Metric"</th><th>"Measures"</th><th>"Capping"</th><th>"Better when"</th><th>"Changed"</th>{editing.map(|_| view! { <th></th> })}</tr></thead>
                     <tbody>
                         {library.metrics.iter().map(|m| view! {
                             <tr>
@@ -177,6 +193,15 @@ fn MetricTable(library: MetricsData) -> impl IntoView {
                                 <td>{describe_capping(m.spec.capping)}</td>
                                 <td>{if m.spec.higher_is_better { "higher" } else { "lower" }}</td>
                                 <td>{format_time(&m.updated_at)} <span class="muted">{format!(" by {}", m.updated_by)}</span></td>
+                                {editing.map(|editing| {
+                                    let metric = m.clone();
+                                    view! {
+                                        <td>
+                                            <button type="button" class="secondary small" data-testid=format!("edit-metric-{}", m.spec.key)
+                                                on:click=move |_| editing.set(Some(metric.clone()))>"Edit"</button>
+                                        </td>
+                                    }
+                                })}
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -186,21 +211,119 @@ fn MetricTable(library: MetricsData) -> impl IntoView {
     }
 }
 
+/// The form, rebuilt with fresh values whenever another metric is opened (or the edit closes).
 #[component]
-fn MetricForm(save: ServerAction<SaveMetric>, signals: Vec<(String, String)>) -> impl IntoView {
-    let measure = RwSignal::new("purchase".to_string());
-    let capping = RwSignal::new("none".to_string());
+fn MetricEditor(
+    save: ServerAction<SaveMetric>,
+    signals: Vec<(String, String)>,
+    editing: RwSignal<Option<Metric>>,
+) -> impl IntoView {
+    move || {
+        editing.track();
+        view! { <MetricForm save signals=signals.clone() editing /> }
+    }
+}
+
+/// The form's starting values: empty for a new metric, the definition for one being edited.
+struct Prefill {
+    key: String,
+    name: String,
+    description: String,
+    window_days: String,
+    measure: &'static str,
+    signal: String,
+    event: String,
+    capping: &'static str,
+    cap: String,
+    ignore_zeros: bool,
+    lower_is_better: bool,
+}
+
+impl Prefill {
+    fn of(metric: Option<&Metric>) -> Self {
+        let Some(spec) = metric.map(|m| &m.spec) else {
+            return Prefill {
+                key: String::new(),
+                name: String::new(),
+                description: String::new(),
+                window_days: "14".into(),
+                measure: "purchase",
+                signal: String::new(),
+                event: String::new(),
+                capping: "none",
+                cap: String::new(),
+                ignore_zeros: false,
+                lower_is_better: false,
+            };
+        };
+        let (mut signal, mut event) = (String::new(), String::new());
+        let measure = match &spec.measure {
+            Measure::Purchase => "purchase",
+            Measure::Signal { key } => {
+                signal = key.clone();
+                "signal"
+            }
+            Measure::Event { name } => {
+                event = name.clone();
+                "event"
+            }
+            Measure::Revenue => "revenue",
+            Measure::Orders => "orders",
+            Measure::AverageOrderValue => "average_order_value",
+            Measure::RepeatPurchase { among_purchasers: false } => "repeat_purchase",
+            Measure::RepeatPurchase { among_purchasers: true } => "repeat_among_purchasers",
+            Measure::LifetimeValue => "lifetime_value",
+        };
+        let (capping, cap, ignore_zeros) = match spec.capping {
+            None => ("none", String::new(), false),
+            Some(Capping::Absolute { cap }) => ("absolute", cap.to_string(), false),
+            Some(Capping::Percentile { percentile, ignore_zeros }) => {
+                ("percentile", format!("{}", (percentile * 1e6).round() / 1e4), ignore_zeros)
+            }
+        };
+        Prefill {
+            key: spec.key.clone(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            window_days: spec.window_days.to_string(),
+            measure,
+            signal,
+            event,
+            capping,
+            cap,
+            ignore_zeros,
+            lower_is_better: !spec.higher_is_better,
+        }
+    }
+}
+
+#[component]
+fn MetricForm(
+    save: ServerAction<SaveMetric>,
+    signals: Vec<(String, String)>,
+    editing: RwSignal<Option<Metric>>,
+) -> impl IntoView {
+    let original = editing.get_untracked();
+    let start = Prefill::of(original.as_ref());
+    let editing_key = original.as_ref().map(|m| m.spec.key.clone());
+    let measure = RwSignal::new(start.measure.to_string());
+    let capping = RwSignal::new(start.capping.to_string());
     let signals = StoredValue::new(signals);
+    let chosen_signal = start.signal.clone();
     view! {
-        <section class="card">
-            <h2>"Add a metric"</h2>
+        <section class="card" data-testid="metric-form-card">
+            <h2>{match &editing_key { Some(key) => format!("Change metric '{key}'"), None => "Add a metric".to_string() }}</h2>
+            {editing_key.is_some().then(|| view! {
+                <p class="muted">"Experiments measured by this metric are analysed with the new definition from now on; concluded playbook entries keep their frozen results."</p>
+            })}
             <ActionForm action=save attr:class="stack" attr:data-testid="metric-form">
+                <input type="hidden" name="metric[editing]" value=editing_key.clone().unwrap_or_default() />
                 <div class="form-row">
-                    <label>"Key" <input type="text" name="metric[key]" required placeholder="video-75" /></label>
-                    <label>"Name" <input type="text" name="metric[name]" required placeholder="Watched a product video" /></label>
-                    <label>"Days after exposure" <input type="text" name="metric[window_days]" value="14" inputmode="numeric" /></label>
+                    <label>"Key" <input type="text" name="metric[key]" required placeholder="video-75" value=start.key readonly=editing_key.is_some() /></label>
+                    <label>"Name" <input type="text" name="metric[name]" required placeholder="Watched a product video" value=start.name /></label>
+                    <label>"Days after exposure" <input type="text" name="metric[window_days]" value=start.window_days inputmode="numeric" /></label>
                 </div>
-                <label>"Description" <input type="text" name="metric[description]" placeholder="What it tells the team" /></label>
+                <label>"Description" <input type="text" name="metric[description]" placeholder="What it tells the team" value=start.description /></label>
                 <div class="form-row">
                     <label>
                         "Measures"
@@ -220,12 +343,15 @@ fn MetricForm(save: ServerAction<SaveMetric>, signals: Vec<(String, String)>) ->
                         <label>
                             "Signal"
                             <select name="metric[signal]" data-testid="metric-signal">
-                                {signals.get_value().into_iter().map(|(key, name)| view! { <option value=key>{name}</option> }).collect_view()}
+                                {signals.get_value().into_iter().map(|(key, name)| {
+                                    let selected = key == chosen_signal;
+                                    view! { <option value=key selected=selected>{name}</option> }
+                                }).collect_view()}
                             </select>
                         </label>
                     </Show>
                     <Show when=move || measure.get() == "event">
-                        <label>"Event name" <input type="text" name="metric[event]" placeholder="Size Guide Viewed" /></label>
+                        <label>"Event name" <input type="text" name="metric[event]" placeholder="Size Guide Viewed" value=start.event.clone() /></label>
                     </Show>
                 </div>
                 <div class="form-row">
@@ -240,13 +366,18 @@ fn MetricForm(save: ServerAction<SaveMetric>, signals: Vec<(String, String)>) ->
                     <Show when=move || capping.get() != "none">
                         <label>
                             {move || if capping.get() == "percentile" { "Percentile (e.g. 99)" } else { "Cap" }}
-                            <input type="text" name="metric[cap]" inputmode="decimal" />
+                            <input type="text" name="metric[cap]" inputmode="decimal" value=start.cap.clone() />
                         </label>
-                        <label class="checkbox"><input type="checkbox" name="metric[ignore_zeros]" />"Percentile of non-zero values"</label>
+                        <label class="checkbox"><input type="checkbox" name="metric[ignore_zeros]" checked=start.ignore_zeros />"Percentile of non-zero values"</label>
                     </Show>
-                    <label class="checkbox"><input type="checkbox" name="metric[lower_is_better]" />"Lower is better"</label>
+                    <label class="checkbox"><input type="checkbox" name="metric[lower_is_better]" checked=start.lower_is_better />"Lower is better"</label>
                 </div>
-                <div><button type="submit" class="primary">"Add metric"</button></div>
+                <div class="button-row">
+                    <button type="submit" class="primary">{if editing_key.is_some() { "Save changes" } else { "Add metric" }}</button>
+                    {editing_key.is_some().then(|| view! {
+                        <button type="button" class="secondary" data-testid="cancel-edit" on:click=move |_| editing.set(None)>"Cancel"</button>
+                    })}
+                </div>
             </ActionForm>
             <ActionError result=save.value() />
             {move || save.value().get().and_then(Result::ok).map(|m| view! {

@@ -75,7 +75,21 @@ pub async fn update(db: &Db, caller: &Caller, key: &str, patch: Value) -> Result
     let current = find(db, key).await?;
     let mut document = serde_json::to_value(&current.spec).map_err(AppError::internal)?;
     json_patch::merge(&mut document, &patch);
-    let spec = parse_spec(db, document).await?;
+    replace(db, caller, key, document).await
+}
+
+/// Replaces the whole definition (what the metric form sends); the key cannot change.
+pub async fn replace(db: &Db, caller: &Caller, key: &str, mut definition: Value) -> Result<Metric, AppError> {
+    caller.require(Access::Write)?;
+    let Some(fields) = definition.as_object_mut() else {
+        return Err(AppError::invalid("a metric is a JSON object"));
+    };
+    if fields.get("key").is_some_and(|k| k != key) {
+        return Err(AppError::invalid("key: a metric's key cannot change; create a new metric instead"));
+    }
+    fields.insert("key".into(), Value::String(key.to_string()));
+    find(db, key).await?;
+    let spec = parse_spec(db, definition).await?;
     store::update(db, &spec, Utc::now(), &caller.label()).await?;
     find(db, key).await
 }
