@@ -48,9 +48,12 @@ test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP 
 test-sdk: ## Real analytics SDKs (Segment, RudderStack) against the tracking API
 	scripts/with-server.sh tests/sdk/.venv/bin/python -m pytest -q tests/sdk
 
-bench: ## Benchmarks (release build; several minutes): assignment API, ingest throughput on SQLite and PostgreSQL
+bench: release ## Benchmarks (release build; several minutes): assignment, ingest (SQLite, PostgreSQL), analysis vs pandas, pages
 	$(CARGO) bench --bench assignment
 	scripts/with-postgres.sh $(CARGO) bench --bench ingest
+	@[ -x target/bench-venv/bin/python ] || { python3 -m venv target/bench-venv && target/bench-venv/bin/pip install -q -r benches/requirements.txt; }
+	$(CARGO) bench --bench analysis
+	$(CARGO) bench --bench pages
 
 watch: ## Live-reloading development server (installs cargo-leptos first, ~23 min once)
 	@scripts/setup-toolchain.sh --with-cargo-leptos
