@@ -36,16 +36,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("analysis-{units}.db"));
     let ready = path.with_extension("ready");
-    let settings = Settings {
-        database_url: format!("sqlite://{}", path.display()),
-        addr: "127.0.0.1:0".parse()?,
-        site_root: "target/site".into(),
-        public_url: None,
-        db_max_connections: 4,
-        session_idle_days: 7,
-        geoip_db: None,
-        log: "warn".into(),
-    };
+    let settings = Settings::in_process(&format!("sqlite://{}", path.display()), "target/site");
     if !ready.exists() {
         for stale in [path.clone(), path.with_extension("db-wal"), path.with_extension("db-shm")] {
             let _ = std::fs::remove_file(stale);

@@ -38,16 +38,7 @@ struct Target {
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let settings = Settings {
-        database_url,
-        addr: "127.0.0.1:0".parse()?,
-        site_root: dir.path().join("site").display().to_string(),
-        public_url: None,
-        db_max_connections: 10,
-        session_idle_days: 7,
-        geoip_db: None,
-        log: "warn".into(),
-    };
+    let settings = Settings::in_process(&database_url, &dir.path().join("site").display().to_string());
     intentlab::config::init_tracing("warn");
     let app = Application::build(settings).await?;
     let state = app.state().clone();

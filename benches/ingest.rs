@@ -140,16 +140,7 @@ async fn bare_insert_throughput(db: &app::storage::Db, events: u64) -> anyhow::R
 }
 
 async fn run_backend(label: &str, database_url: String, site: &std::path::Path) -> anyhow::Result<Vec<(String, f64)>> {
-    let settings = Settings {
-        database_url,
-        addr: "127.0.0.1:0".parse()?,
-        site_root: site.display().to_string(),
-        public_url: None,
-        db_max_connections: 10,
-        session_idle_days: 7,
-        geoip_db: None,
-        log: "warn".into(),
-    };
+    let settings = Settings::in_process(&database_url, &site.display().to_string());
     let app = Application::build(settings).await?;
     let state = app.state().clone();
     let port = app.port();

@@ -1,7 +1,7 @@
 //! The browser side: the hydrate bundle's size as a browser downloads it (gzip), and the time the server takes
 //! to render the results page — the page stakeholders open most — for a demo experiment, against the JSON
 //! results API for the same experiment (the same statistics without HTML) and the sign-in page (HTML without
-//! data) in the same run.
+//! data, signed out) in the same run.
 //!
 //! Needs the release site in `target/site` (`make bench` builds it first). The data: `intentlab demo` with
 //! 5 000 people on a fresh SQLite database.
@@ -28,16 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .output()?;
     ensure!(demo.status.success(), "demo: {}", String::from_utf8_lossy(&demo.stderr));
 
-    let settings = Settings {
-        database_url: database_url.clone(),
-        addr: "127.0.0.1:0".parse()?,
-        site_root: "target/site".into(),
-        public_url: None,
-        db_max_connections: 4,
-        session_idle_days: 7,
-        geoip_db: None,
-        log: "warn".into(),
-    };
+    let settings = Settings::in_process(&database_url, "target/site");
     let app = Application::build(settings).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
@@ -55,19 +46,21 @@ async fn main() -> anyhow::Result<()> {
     ensure!(login.status() == 200, "login: {}", login.status());
 
     let key = "demo-video-gallery";
+    // The sign-in page is read signed out: signed in, it redirects to the home page.
+    let signed_out = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let targets = [
-        ("results page (SSR, HTML with every metric)", format!("/experiments/{key}/results")),
-        ("results API (JSON, same statistics)", format!("/api/v1/experiments/{key}/results")),
-        ("sign-in page (SSR, no data)", "/login".to_string()),
+        ("results page (SSR, HTML with every metric)", format!("/experiments/{key}/results"), &client),
+        ("results API (JSON, same statistics)", format!("/api/v1/experiments/{key}/results"), &client),
+        ("sign-in page (SSR, no data, signed out)", "/login".to_string(), &signed_out),
     ];
     let mut medians = Vec::new();
-    for (_, path) in &targets {
-        medians.push(median_latency(&client, &format!("{address}{path}")).await?);
+    for (_, path, client) in &targets {
+        medians.push(median_latency(client, &format!("{address}{path}")).await?);
     }
     println!("\nserver-side render time, {REQUESTS} sequential requests each, median (demo with {DEMO_PEOPLE} people)");
     println!("| what | median | ratio to the results API |");
     println!("|---|---:|---:|");
-    for ((what, path), median) in targets.iter().zip(&medians) {
+    for ((what, path, _), median) in targets.iter().zip(&medians) {
         println!(
             "| {what} `{path}` | {:.1} ms | {:.2} |",
             median.as_secs_f64() * 1e3,

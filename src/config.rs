@@ -41,6 +41,21 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings for a server run inside another program (tests, benchmarks, the demo's page benchmark): a free
+    /// port on loopback, no public URL, quiet logs.
+    pub fn in_process(database_url: &str, site_root: &str) -> Settings {
+        Settings {
+            database_url: database_url.to_string(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            site_root: site_root.to_string(),
+            public_url: None,
+            db_max_connections: 10,
+            session_idle_days: 7,
+            geoip_db: None,
+            log: "warn".into(),
+        }
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
     }

@@ -68,16 +68,7 @@ async fn spawn_app_configured(
 }
 
 pub fn settings_for(database_url: &str, site_root: PathBuf) -> Settings {
-    Settings {
-        database_url: database_url.to_string(),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        site_root: site_root.display().to_string(),
-        public_url: None,
-        db_max_connections: 5,
-        session_idle_days: 7,
-        geoip_db: None,
-        log: "warn".into(),
-    }
+    Settings { db_max_connections: 5, ..Settings::in_process(database_url, &site_root.display().to_string()) }
 }
 
 /// Creates `intentlab_test_<uuid>` on the server TEST_DATABASE_URL points at, and returns its URL.
