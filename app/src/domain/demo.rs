@@ -231,7 +231,7 @@ pub fn person(plan: &DemoPlan, experiments: &[PlantedExperiment], index: usize, 
         .map(|v| rng.gen_range(v + 1..times.len()));
     let order_value = LogNormal::new(55f64.ln(), 0.45).expect("valid log-normal");
 
-    let mut writer = EventWriter { plan, index, rng_skew: clock_skew, consent, channel, device, events: Vec::new() };
+    let mut writer = EventWriter { plan, index, clock_skew, consent, channel, device, events: Vec::new() };
     for (visit, &at) in times.iter().enumerate() {
         // Later visits may come from the second device, in the app, signed in.
         let (unit, visit_channel) = if second_device && visit > 0 && visit % 2 == 1 {
@@ -333,7 +333,7 @@ struct Ids<'a> {
 struct EventWriter<'a> {
     plan: &'a DemoPlan,
     index: usize,
-    rng_skew: Option<Duration>,
+    clock_skew: Option<Duration>,
     consent: bool,
     channel: &'a str,
     device: &'a str,
@@ -360,7 +360,7 @@ impl EventWriter<'_> {
             "campaign": campaign,
         });
         // A skewed device clock: both times are off by the same amount, so the server's correction recovers `at`.
-        match self.rng_skew {
+        match self.clock_skew {
             Some(skew) => {
                 event["timestamp"] = json!((at + skew).to_rfc3339());
                 event["sent_at"] = json!((self.plan.now + skew).to_rfc3339());
