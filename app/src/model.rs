@@ -253,3 +253,21 @@ pub struct Metric {
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
 }
+
+/// Installation-wide settings (`GET /api/v1/settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallationSettings {
+    /// Share of units (0 to 0.5) excluded from all experiments.
+    pub global_holdout: f64,
+    pub intent: crate::domain::signals::IntentConfig,
+    pub purchase: crate::domain::signals::PurchaseConfig,
+}
+
+/// A change to the installation settings: only the fields given change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    pub global_holdout: Option<f64>,
+    pub intent: Option<crate::domain::signals::IntentConfig>,
+    pub purchase: Option<crate::domain::signals::PurchaseConfig>,
+}

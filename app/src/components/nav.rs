@@ -29,6 +29,7 @@ pub fn TopBar(user: User) -> impl IntoView {
                 <Show when=move || is_admin>
                     <A href="/settings/users">"Users"</A>
                     <A href="/settings/api-keys">"API keys"</A>
+                    <A href="/settings" exact=true>"Settings"</A>
                 </Show>
             </nav>
             <div class="user-menu">

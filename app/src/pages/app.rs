@@ -14,6 +14,7 @@ use crate::pages::not_found::NotFound;
 use crate::pages::playbook::{PlaybookEntryPage, PlaybookPage, ShareLinksPage, SharedPage, SignalLeaderboardPage};
 use crate::pages::profiles::{ProfilePage, ProfilesPage};
 use crate::pages::results::ResultsPage;
+use crate::pages::settings::SettingsPage;
 use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
 use crate::pages::users::UsersPage;
 use leptos::prelude::*;
@@ -106,6 +107,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("profiles/:id") view=ProfilePage />
                     <Route path=path!("calculator") view=CalculatorPage />
                     <Route path=path!("planner") view=PlannerPage />
+                    <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("settings/users") view=UsersPage />
                     <Route path=path!("settings/api-keys") view=ApiKeysPage />
                 </ParentRoute>

@@ -12,6 +12,7 @@ pub mod not_found;
 pub mod playbook;
 pub mod profiles;
 pub mod results;
+pub mod settings;
 pub mod signals;
 pub mod users;
 

@@ -4,30 +4,12 @@
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
-use crate::domain::signals::{IntentConfig, PurchaseConfig};
 use crate::error::AppError;
+pub use crate::model::{InstallationSettings as Settings, SettingsChange};
 use crate::services::signals::{self, INTENT_SETTING, PURCHASE_SETTING};
 use crate::state::AppState;
 use crate::storage::{settings, signals as signal_store};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
-    /// Share of units (0 to 0.5) excluded from all experiments.
-    pub global_holdout: f64,
-    pub intent: IntentConfig,
-    pub purchase: PurchaseConfig,
-}
-
-/// A change: only the fields given change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsChange {
-    pub global_holdout: Option<f64>,
-    pub intent: Option<IntentConfig>,
-    pub purchase: Option<PurchaseConfig>,
-}
 
 /// A holdout above half the traffic would leave experiments starved; it is a control group, not the product.
 const MAX_HOLDOUT: f64 = 0.5;
