@@ -69,18 +69,20 @@ pub async fn update(db: &Db, caller: &Caller, key: &str, patch: Value) -> Result
     if !patch.is_object() {
         return Err(AppError::invalid("a change is a JSON object with the fields to change"));
     }
-    if patch.get("key").is_some_and(|k| k != key) {
-        return Err(AppError::invalid("key: a metric's key cannot change; create a new metric instead"));
-    }
     let current = find(db, key).await?;
     let mut document = serde_json::to_value(&current.spec).map_err(AppError::internal)?;
     json_patch::merge(&mut document, &patch);
-    replace(db, caller, key, document).await
+    store_definition(db, caller, key, document).await
 }
 
 /// Replaces the whole definition (what the metric form sends); the key cannot change.
-pub async fn replace(db: &Db, caller: &Caller, key: &str, mut definition: Value) -> Result<Metric, AppError> {
+pub async fn replace(db: &Db, caller: &Caller, key: &str, definition: Value) -> Result<Metric, AppError> {
     caller.require(Access::Write)?;
+    store_definition(db, caller, key, definition).await
+}
+
+/// Checks and stores `definition` as metric `key`'s (not found when there is no such metric).
+async fn store_definition(db: &Db, caller: &Caller, key: &str, mut definition: Value) -> Result<Metric, AppError> {
     let Some(fields) = definition.as_object_mut() else {
         return Err(AppError::invalid("a metric is a JSON object"));
     };
@@ -88,7 +90,6 @@ pub async fn replace(db: &Db, caller: &Caller, key: &str, mut definition: Value)
         return Err(AppError::invalid("key: a metric's key cannot change; create a new metric instead"));
     }
     fields.insert("key".into(), Value::String(key.to_string()));
-    find(db, key).await?;
     let spec = parse_spec(db, definition).await?;
     store::update(db, &spec, Utc::now(), &caller.label()).await?;
     find(db, key).await
