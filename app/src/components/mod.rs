@@ -15,6 +15,11 @@ pub fn format_optional_time(at: &Option<DateTime<Utc>>, never: &'static str) -> 
     at.as_ref().map(format_time).unwrap_or_else(|| never.to_string())
 }
 
+/// A fraction as a form field shows it in percent, without float noise: 0.05 → "5", 0.125 → "12.5".
+pub fn percent_input(fraction: f64) -> String {
+    format!("{}", (fraction * 1e6).round() / 1e4)
+}
+
 /// An intent stage, coloured by how close to buying it is.
 pub fn stage_badge(stage: &str) -> impl IntoView {
     view! { <span class=format!("badge stage stage-{stage}") data-testid="stage">{stage.to_string()}</span> }

@@ -95,7 +95,7 @@ fn text_or_null(text: &str) -> Value {
 
 impl FormValues {
     pub fn from_spec(spec: &ExperimentSpec) -> Self {
-        let pct = |x: f64| format!("{}", (x * 1e6).round() / 1e4);
+        let pct = crate::components::percent_input;
         let h = &spec.hypothesis;
         FormValues {
             key: spec.key.clone(),

@@ -278,7 +278,7 @@ impl Prefill {
             None => ("none", String::new(), false),
             Some(Capping::Absolute { cap }) => ("absolute", cap.to_string(), false),
             Some(Capping::Percentile { percentile, ignore_zeros }) => {
-                ("percentile", format!("{}", (percentile * 1e6).round() / 1e4), ignore_zeros)
+                ("percentile", crate::components::percent_input(percentile), ignore_zeros)
             }
         };
         Prefill {

@@ -60,7 +60,7 @@ pub fn SettingsPage() -> impl IntoView {
 
 #[component]
 fn SettingsView(settings: Settings, save: ServerAction<SaveHoldout>) -> impl IntoView {
-    let percent = format!("{}", (settings.global_holdout * 1e6).round() / 1e4);
+    let percent = crate::components::percent_input(settings.global_holdout);
     view! {
         <section class="card">
             <h2>"Global holdout"</h2>
