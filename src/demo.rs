@@ -62,8 +62,10 @@ impl std::fmt::Display for DemoReport {
 /// Whether the demo was loaded already (its first experiment exists).
 pub async fn loaded(state: &AppState) -> anyhow::Result<bool> {
     let first = experiments(0).remove(0);
-    let key = first.spec["key"].as_str().unwrap_or_default().to_string();
-    Ok(app::storage::experiments::find(&state.db, &key).await.map_err(|e| anyhow!(e.public_message()))?.is_some())
+    Ok(app::storage::experiments::find(&state.db, first.key())
+        .await
+        .map_err(|e| anyhow!(e.public_message()))?
+        .is_some())
 }
 
 /// Loads the demo; `progress(people_done)` is called after each batch. The ingest writer must be running.
@@ -121,11 +123,10 @@ pub async fn load(state: &AppState, options: DemoOptions, progress: impl Fn(usiz
             progress(index + 1);
         }
     }
-    report.truths =
-        planted.iter().map(|p| (p.spec["key"].as_str().unwrap_or_default().to_string(), p.truth.to_string())).collect();
+    report.truths = planted.iter().map(|p| (p.key().to_string(), p.truth.to_string())).collect();
     for (experiment, conclusion) in planted.iter().zip(conclusions()) {
         let Some(body) = conclusion else { continue };
-        let key = experiment.spec["key"].as_str().unwrap_or_default();
+        let key = experiment.key();
         experiment_service::transition(state, &caller, key, Status::Stopped).await.map_err(fail)?;
         playbook::conclude(state, &caller, key, body).await.map_err(fail)?;
         report.concluded.push(key.to_string());

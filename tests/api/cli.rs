@@ -3,7 +3,8 @@ use intentlab::startup::Application;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn intentlab(database_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+/// Runs the intentlab binary on `database_url` and waits for it.
+pub(crate) fn intentlab(database_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_intentlab"))
         .args(args)
         .env("DATABASE_URL", database_url)

@@ -1,9 +1,9 @@
 //! `intentlab demo`: the simulated shop is the same for a seed, and the results pages recover its planted
 //! effects.
 
+use crate::cli::intentlab;
 use crate::helpers::{fresh_postgres_database, postgres_server, spawn_app_on};
 use serde_json::Value;
-use std::process::Command;
 
 /// Runs `intentlab demo` on a fresh database and returns the database URL, its directory and the report printed.
 async fn demo(users: usize, seed: u64) -> (String, tempfile::TempDir, String) {
@@ -12,12 +12,8 @@ async fn demo(users: usize, seed: u64) -> (String, tempfile::TempDir, String) {
         Some(server) => fresh_postgres_database(&server).await,
         None => format!("sqlite://{}", dir.path().join("demo.db").display()),
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_intentlab"))
-        .args(["demo", "--users", &users.to_string(), "--days", "40", "--seed", &seed.to_string()])
-        .env("DATABASE_URL", &database_url)
-        .env("INTENTLAB_LOG", "warn")
-        .output()
-        .expect("run intentlab demo");
+    let (users, seed) = (users.to_string(), seed.to_string());
+    let output = intentlab(&database_url, &["demo", "--users", &users, "--days", "40", "--seed", &seed], None);
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     (database_url, dir, stdout)
@@ -45,18 +41,10 @@ async fn the_demo_is_the_same_for_a_seed_and_its_results_recover_the_planted_eff
     assert_ne!(other, report, "another seed, another shop");
 
     // Loading twice is refused: the demo would double every count.
-    let again = Command::new(env!("CARGO_BIN_EXE_intentlab"))
-        .args(["demo", "--users", "10"])
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
+    let again = intentlab(&database_url, &["demo", "--users", "10"], None);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("loaded already"));
-    let skipped = Command::new(env!("CARGO_BIN_EXE_intentlab"))
-        .args(["demo", "--skip-if-loaded"])
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
+    let skipped = intentlab(&database_url, &["demo", "--skip-if-loaded"], None);
     assert!(skipped.status.success());
 
     // A bigger shop, read through the results API.

@@ -45,6 +45,13 @@ pub struct PlantedExperiment {
     pub truth: &'static str,
 }
 
+impl PlantedExperiment {
+    /// The experiment's key, from its spec.
+    pub fn key(&self) -> &str {
+        self.spec["key"].as_str().unwrap_or_default()
+    }
+}
+
 /// The demo's experiments: two real effects, a null test and a broken one.
 pub fn experiments(seed: u64) -> Vec<PlantedExperiment> {
     let experiment = |key: &str, name: &str, change: &str, rationale: &str, primary: &str, secondary: &[&str]| {
