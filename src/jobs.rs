@@ -23,7 +23,14 @@ struct Job {
 const JOBS: &[Job] = &[
     Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records },
     Job { name: "reload-configuration", period: Duration::from_secs(30), step: reload_configuration },
+    Job { name: "refresh-results", period: Duration::from_secs(30), step: refresh_results },
 ];
+
+/// Keeps every running experiment's results data current, so that results are fresh and answered fast even
+/// when nobody has asked for a while.
+fn refresh_results(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move { app::services::results::keep_fresh(&state.db, &state.results).await })
+}
 
 /// A safety net under change notifications: whatever happens to them, instances converge within this period.
 fn reload_configuration(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
@@ -74,8 +81,14 @@ async fn run(job: &'static Job, state: AppState, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticks.tick() => {
-                if let Err(err) = (job.step)(state.clone()).await {
-                    tracing::warn!(job = job.name, error = %err, cause = ?err, "job step failed");
+                // A long step (reading a large experiment's data in full) must not hold up a shutdown.
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    outcome = (job.step)(state.clone()) => {
+                        if let Err(err) = outcome {
+                            tracing::warn!(job = job.name, error = %err, cause = ?err, "job step failed");
+                        }
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@ use crate::domain::throttle::ThrottlePolicy;
 use crate::model::{ApiKey, ApiKeyId};
 use crate::services::exposures::ExposureLog;
 use crate::services::ingest::Ingestor;
+use crate::services::results::ResultsCache;
 use crate::storage::Db;
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub assignments: AssignmentCache,
     pub exposures: ExposureLog,
     pub ingest: Ingestor,
+    /// Each experiment's data for results, kept between requests (see `services::results`).
+    pub results: ResultsCache,
     /// Locates `context.ip` during ingestion when the operator provides a GeoIP database.
     pub geoip: Option<crate::services::geoip::GeoIp>,
     /// Held while the in-memory configuration is rebuilt: see `services::reload_configuration`.
@@ -41,6 +44,7 @@ impl AppState {
             assignments: AssignmentCache::default(),
             exposures: ExposureLog::default(),
             ingest: Ingestor::default(),
+            results: ResultsCache::default(),
             geoip: None,
             reload_lock: Arc::default(),
         }

@@ -68,5 +68,5 @@ pub async fn experiment_results(
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> Result<Json<ExperimentResults>, AppError> {
-    Ok(Json(results::results(&state.db, &caller, &key, &query).await?))
+    Ok(Json(results::results(&state.db, &state.results, &caller, &key, &query).await?))
 }

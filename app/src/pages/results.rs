@@ -32,7 +32,7 @@ pub async fn load_results(
                 "segment": if segment.trim().is_empty() { None } else { Some(segment) },
             }))
             .map_err(|e| AppError::invalid(format!("invalid results settings: {e}")))?;
-            crate::services::results::results(&state.db, &caller, &key, &query).await
+            crate::services::results::results(&state.db, &state.results, &caller, &key, &query).await
         }
         .await,
     )

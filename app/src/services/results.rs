@@ -1,5 +1,6 @@
 //! An experiment's results: exposures unified per person, each person's orders, events and signal matches
-//! around their first exposure, every attached metric computed and compared with control.
+//! around their first exposure, every attached metric computed and compared with control. The data is kept in
+//! memory per experiment and brought up to date incrementally (`ExperimentData`).
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
@@ -10,22 +11,43 @@ use crate::domain::stats::results::{
     ResultsQuery, SegmentBreakdown, SegmentResult,
 };
 
+use crate::domain::experiment::Status;
 use crate::error::AppError;
 use crate::model::Experiment;
+use crate::storage::results::People;
 use crate::storage::{metrics as metric_store, results as store, signals as signal_store, Db};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// At most this many segments are analysed (the largest); the rest would be too small to read anyway.
 const MAX_SEGMENTS: usize = 20;
 
-pub async fn results(db: &Db, caller: &Caller, key: &str, query: &ResultsQuery) -> Result<ExperimentResults, AppError> {
+/// Overlap between incremental reads: a person changed by a transaction that committed this long after its
+/// `changed_at` was taken (or on an instance whose clock is this far behind) would otherwise be missed.
+const OVERLAP: Duration = Duration::seconds(10);
+/// The data of an experiment nobody asked about for this long (and which is not running) is dropped.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+pub async fn results(
+    db: &Db,
+    cache: &ResultsCache,
+    caller: &Caller,
+    key: &str,
+    query: &ResultsQuery,
+) -> Result<ExperimentResults, AppError> {
     caller.require(Access::Results)?;
     let experiment = crate::services::experiments::find(db, key).await?;
+    query.settings().map_err(AppError::invalid)?;
+    let metrics = attached_metrics(db, &experiment).await?;
+    let slot = cache.slot(experiment.id);
+    let mut data = slot.lock().await;
+    let data = up_to_date(&mut data, db, &experiment, &metrics).await?;
     let segment = query.segment.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let (mut results, breakdowns) =
-        compute(db, &experiment, query, Breakdowns::Only(segment.into_iter().collect())).await?;
+        analyse(&experiment, &metrics, data, query, Breakdowns::Only(segment.into_iter().collect()))?;
     results.segments = breakdowns.into_iter().next();
     Ok(results)
 }
@@ -38,65 +60,294 @@ pub(crate) enum Breakdowns<'a> {
     Every,
 }
 
-/// An experiment's results under `query`'s settings, with a breakdown per attribute asked for. One read of
-/// the data serves them all.
+/// An experiment's results under `query`'s settings, with a breakdown per attribute asked for, from a fresh
+/// read of the database (what the playbook freezes). One read of the data serves them all.
 pub(crate) async fn compute(
     db: &Db,
     experiment: &Experiment,
     query: &ResultsQuery,
     breakdowns: Breakdowns<'_>,
 ) -> Result<(ExperimentResults, Vec<SegmentBreakdown>), AppError> {
-    let settings = query.settings().map_err(AppError::invalid)?;
+    query.settings().map_err(AppError::invalid)?;
     let metrics = attached_metrics(db, experiment).await?;
-    let now = Utc::now();
+    let data = ExperimentData::read(db, experiment, Needs::of(db, &metrics).await?).await?;
+    analyse(experiment, &metrics, &data, query, breakdowns)
+}
 
-    let exposed: Vec<ExposedUnit> = store::exposures(db, experiment.id)
-        .await?
-        .into_iter()
-        .filter(|row| (row.variation_index as usize) < experiment.spec.variations.len())
-        .map(|row| ExposedUnit {
-            variation: row.variation_index as usize,
-            exposed_at: row.first_exposed_at,
-            person: row.profile_id,
-            attributes: row.attributes.0,
-        })
-        .collect();
-    let (units, people_in_several_variations) = one_unit_per_person(exposed);
-    let activity = activity(db, experiment, &metrics, &units).await?;
+/// Every running experiment's data brought up to date, so that results are fresh and fast even before anyone
+/// asks; the data of other experiments nobody asked about lately is dropped.
+pub async fn keep_fresh(db: &Db, cache: &ResultsCache) -> Result<(), AppError> {
+    let experiments = crate::storage::experiments::list(db).await?;
+    let running: Vec<&Experiment> = experiments.iter().filter(|e| e.status == Status::Running).collect();
+    cache.forget_idle(|id| running.iter().any(|e| e.id == id));
+    for experiment in running {
+        let metrics = attached_metrics(db, experiment).await?;
+        let slot = cache.slot_untouched(experiment.id);
+        let mut data = slot.lock().await;
+        up_to_date(&mut data, db, experiment, &metrics).await?;
+    }
+    Ok(())
+}
 
+/// Each experiment's data (`ExperimentData`), kept between requests and brought up to date incrementally.
+#[derive(Clone, Default)]
+pub struct ResultsCache(Arc<Mutex<HashMap<i64, (Slot, Instant)>>>);
+
+type Slot = Arc<tokio::sync::Mutex<Option<ExperimentData>>>;
+
+impl ResultsCache {
+    /// The experiment's slot, marked as asked for now.
+    fn slot(&self, experiment_id: i64) -> Slot {
+        let mut slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (slot, used) = slots.entry(experiment_id).or_insert_with(|| (Slot::default(), Instant::now()));
+        *used = Instant::now();
+        slot.clone()
+    }
+
+    /// The experiment's slot, without marking it as asked for (the warm-up job is not a reader).
+    fn slot_untouched(&self, experiment_id: i64) -> Slot {
+        let mut slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.entry(experiment_id).or_insert_with(|| (Slot::default(), Instant::now())).0.clone()
+    }
+
+    fn forget_idle(&self, keep: impl Fn(i64) -> bool) {
+        let mut slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.retain(|id, (_, used)| keep(*id) || used.elapsed() < IDLE);
+    }
+}
+
+/// The slot's data, read in full when there is none yet or the metrics now need other events, else brought up
+/// to date incrementally.
+async fn up_to_date<'a>(
+    slot: &'a mut Option<ExperimentData>,
+    db: &Db,
+    experiment: &Experiment,
+    metrics: &[(MetricSpec, MetricRole)],
+) -> Result<&'a ExperimentData, AppError> {
+    let needs = Needs::of(db, metrics).await?;
+    let refreshed = match slot.as_mut() {
+        Some(data) if data.needs == needs => data.refresh(db, experiment).await,
+        _ => Ok(false),
+    };
+    match refreshed {
+        Ok(true) => {}
+        Ok(false) => *slot = Some(ExperimentData::read(db, experiment, needs).await?),
+        Err(err) => {
+            // Half brought up to date is not to be trusted: the next request reads in full.
+            *slot = None;
+            return Err(err);
+        }
+    }
+    slot.as_ref().ok_or_else(|| AppError::internal("an experiment's results data vanished while read"))
+}
+
+/// What the metrics need read besides orders: events by name, the library signals they count (at their current
+/// versions), and how many days before the first exposure (the longest window: CUPED's pre-period).
+struct Needs {
+    event_names: Vec<String>,
+    signals: Vec<CompiledSignal>,
+    filter: store::EventFilter,
+    lookback_days: u32,
+}
+
+impl PartialEq for Needs {
+    fn eq(&self, other: &Self) -> bool {
+        let versions = |needs: &Needs| needs.signals.iter().map(|s| (s.key.clone(), s.version)).collect::<Vec<_>>();
+        self.event_names == other.event_names
+            && self.filter == other.filter
+            && self.lookback_days == other.lookback_days
+            && versions(self) == versions(other)
+    }
+}
+
+impl Needs {
+    async fn of(db: &Db, metrics: &[(MetricSpec, MetricRole)]) -> Result<Self, AppError> {
+        let event_names: Vec<String> = metrics
+            .iter()
+            .filter_map(|(m, _)| match &m.measure {
+                Measure::Event { name } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut signals = Vec::new();
+        for (metric, _) in metrics {
+            if let Measure::Signal { key } = &metric.measure {
+                let signal = signal_store::find(db, key).await?.ok_or_else(|| {
+                    AppError::conflict(format!("metric '{}' counts signal '{key}', which is gone", metric.key))
+                })?;
+                signals.push(CompiledSignal::compile(&signal.spec, signal.version).map_err(AppError::internal)?);
+            }
+        }
+        let filter = store::EventFilter {
+            names: event_names
+                .iter()
+                .cloned()
+                .chain(signals.iter().filter(|s| s.rule.kind == RuleKind::Track).map(|s| s.rule.event.clone()))
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .collect(),
+            views: signals.iter().any(|s| s.rule.kind == RuleKind::View),
+        };
+        let lookback_days = metrics.iter().map(|(m, _)| m.window_days).max().unwrap_or(0);
+        Ok(Needs { event_names, signals, filter, lookback_days })
+    }
+}
+
+/// Everything an experiment's results are computed from, as of `read_at`: each exposed unit, one unit per
+/// person, and each exposed person's orders, events and signal matches. Kept in memory between requests:
+/// bringing it up to date re-reads only the exposures recorded and the people changed since the last read,
+/// so a results request costs the statistics, not a scan of the raw events.
+pub(crate) struct ExperimentData {
+    needs: Needs,
+    /// Events are read from here on (the first exposure less the lookback); `None` before any exposure.
+    since: Option<DateTime<Utc>>,
+    exposed: HashMap<String, ExposedUnit>,
+    units: Vec<ExposedUnit>,
+    people_in_several_variations: u64,
+    activity: HashMap<i64, Activity>,
+    read_at: DateTime<Utc>,
+}
+
+impl ExperimentData {
+    async fn read(db: &Db, experiment: &Experiment, needs: Needs) -> Result<Self, AppError> {
+        let read_at = Utc::now();
+        let mut data = ExperimentData {
+            needs,
+            since: None,
+            exposed: HashMap::new(),
+            units: Vec::new(),
+            people_in_several_variations: 0,
+            activity: HashMap::new(),
+            read_at,
+        };
+        data.add_exposures(experiment, store::exposures(db, experiment.id, None).await?);
+        let lookback = Duration::days(i64::from(data.needs.lookback_days));
+        data.since = data.exposed.values().map(|u| u.exposed_at).min().map(|first| first - lookback);
+        if let Some(since) = data.since {
+            data.activity = activity(db, People::ExposedTo(experiment.id), since, &data.needs).await?;
+        }
+        data.regroup();
+        Ok(data)
+    }
+
+    /// Reads what changed since the last read. False when the data must be read in full instead: the first
+    /// exposures, or an exposure earlier than the events read so far cover.
+    async fn refresh(&mut self, db: &Db, experiment: &Experiment) -> Result<bool, AppError> {
+        let read_at = Utc::now();
+        let from = self.read_at - OVERLAP;
+        let recorded = store::exposures(db, experiment.id, Some(from)).await?;
+        let changed = store::units_of_changed_people(db, experiment.id, from).await?;
+        let lookback = Duration::days(i64::from(self.needs.lookback_days));
+        let covered = |at: DateTime<Utc>| self.since.is_some_and(|since| at - lookback >= since);
+        if !recorded.iter().all(|row| covered(row.first_exposed_at)) {
+            return Ok(false);
+        }
+        let mut reread: BTreeSet<i64> = BTreeSet::new();
+        let mut moved = false;
+        for row in &recorded {
+            if let Some(person) = row.profile_id.filter(|p| !self.activity.contains_key(p)) {
+                reread.insert(person);
+            }
+        }
+        let regroup = !recorded.is_empty() || !changed.is_empty();
+        self.add_exposures(experiment, recorded);
+        for (unit_id, person) in changed {
+            if let Some(unit) = self.exposed.get_mut(&unit_id) {
+                moved |= unit.person.is_some_and(|p| p != person);
+                unit.person = Some(person);
+            }
+            reread.insert(person);
+        }
+        let (Some(since), false) = (self.since, reread.is_empty()) else {
+            self.read_at = read_at;
+            if regroup {
+                self.regroup();
+            }
+            return Ok(true);
+        };
+        let reread: Vec<i64> = reread.into_iter().collect();
+        for people in reread.chunks(store::MAX_LISTED) {
+            let mut fresh = activity(db, People::Listed(people), since, &self.needs).await?;
+            for person in people {
+                self.activity.insert(*person, fresh.remove(person).unwrap_or_default());
+            }
+        }
+        if moved {
+            // Stitched-away people have no units left; their activity now belongs to whoever they became.
+            let people: HashSet<i64> = self.exposed.values().filter_map(|u| u.person).collect();
+            self.activity.retain(|person, _| people.contains(person));
+        }
+        self.regroup();
+        self.read_at = read_at;
+        Ok(true)
+    }
+
+    /// Adds exposures not seen yet (a unit's first exposure never changes), of variations the experiment has.
+    fn add_exposures(&mut self, experiment: &Experiment, rows: Vec<store::ExposureRow>) {
+        let variations = experiment.spec.variations.len();
+        for row in rows.into_iter().filter(|row| (row.variation_index as usize) < variations) {
+            self.exposed.entry(row.unit_id).or_insert_with(|| ExposedUnit {
+                variation: row.variation_index as usize,
+                exposed_at: row.first_exposed_at,
+                person: row.profile_id,
+                attributes: Arc::new(row.attributes.0),
+            });
+        }
+    }
+
+    fn regroup(&mut self) {
+        let (units, mixed) = one_unit_per_person(self.exposed.values().cloned().collect());
+        self.units = units;
+        self.people_in_several_variations = mixed;
+    }
+}
+
+/// The results of `data` under `query`'s settings, with a breakdown per attribute asked for.
+fn analyse(
+    experiment: &Experiment,
+    metrics: &[(MetricSpec, MetricRole)],
+    data: &ExperimentData,
+    query: &ResultsQuery,
+    breakdowns: Breakdowns<'_>,
+) -> Result<(ExperimentResults, Vec<SegmentBreakdown>), AppError> {
+    let settings = query.settings().map_err(AppError::invalid)?;
     let cuped = query.cuped.unwrap_or(true);
     let variations: Vec<String> = experiment.spec.variations.iter().map(|v| v.key.clone()).collect();
     let weights = experiment.spec.weights();
-    let analyse = |units: &[&ExposedUnit]| -> Analysis {
+    let units = &data.units;
+    let nothing = Activity::default();
+    // Each unit with its person's activity, looked up once for every metric and segment.
+    let everyone: Vec<(&ExposedUnit, &Activity)> =
+        units.iter().map(|unit| (unit, unit.person.and_then(|p| data.activity.get(&p)).unwrap_or(&nothing))).collect();
+    let analyse_units = |units: &[(&ExposedUnit, &Activity)]| -> Analysis {
         let mut exposures = vec![0u64; variations.len()];
-        for unit in units {
+        for (unit, _) in units {
             exposures[unit.variation] += 1;
         }
         let values: Vec<MetricValues> = metrics
             .iter()
-            .map(|(spec, role)| metric_values(spec, *role, units, &activity, variations.len(), now))
+            .map(|(spec, role)| metric_values(spec, *role, units, variations.len(), data.read_at))
             .collect();
         analyze(&variations, &exposures, &weights, &values, &settings, cuped)
     };
-    let everyone: Vec<&ExposedUnit> = units.iter().collect();
-    let analysis = analyse(&everyone);
+    let analysis = analyse_units(&everyone);
     let attributes: Vec<String> = match breakdowns {
         Breakdowns::Only(attributes) => attributes.into_iter().map(str::to_string).collect(),
-        Breakdowns::Every => segment_attributes(&units),
+        Breakdowns::Every => segment_attributes(units),
     };
     let breakdowns = attributes
         .into_iter()
         .map(|attribute| {
-            let mut groups: HashMap<String, Vec<&ExposedUnit>> = HashMap::new();
-            for unit in &units {
-                groups.entry(segment_value(unit.attributes.get(&attribute))).or_default().push(unit);
+            let mut groups: HashMap<String, Vec<(&ExposedUnit, &Activity)>> = HashMap::new();
+            for &(unit, activity) in &everyone {
+                groups.entry(segment_value(unit.attributes.get(&attribute))).or_default().push((unit, activity));
             }
-            let mut groups: Vec<(String, Vec<&ExposedUnit>)> = groups.into_iter().collect();
+            let mut groups: Vec<(String, Vec<(&ExposedUnit, &Activity)>)> = groups.into_iter().collect();
             groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
             let values: Vec<SegmentResult> = groups
                 .into_iter()
                 .take(MAX_SEGMENTS)
-                .map(|(value, units)| SegmentResult { value, analysis: analyse(&units) })
+                .map(|(value, units)| SegmentResult { value, analysis: analyse_units(&units) })
                 .collect();
             SegmentBreakdown { heterogeneity: heterogeneity(&values, &variations), attribute, values }
         })
@@ -105,9 +356,9 @@ pub(crate) async fn compute(
         experiment: experiment.spec.key.clone(),
         settings,
         cuped,
-        computed_at: now,
-        data_through: now,
-        people_in_several_variations,
+        computed_at: Utc::now(),
+        data_through: data.read_at,
+        people_in_several_variations: data.people_in_several_variations,
         planned_mde: experiment.spec.hypothesis.mde,
         analysis,
         segments: None,
@@ -119,7 +370,7 @@ pub(crate) async fn compute(
 fn segment_attributes(units: &[ExposedUnit]) -> Vec<String> {
     let mut values: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for unit in units {
-        for (name, value) in &unit.attributes {
+        for (name, value) in unit.attributes.iter() {
             let seen = values.entry(name).or_default();
             if seen.len() <= MAX_SEGMENTS {
                 seen.insert(segment_value(Some(value)));
@@ -153,56 +404,21 @@ fn segment_value(value: Option<&Value>) -> String {
     }
 }
 
-/// Each exposed person's orders, and the events and signal matches the metrics need.
+/// Each of `people`'s orders, and the events and signal matches the metrics need.
 async fn activity(
     db: &Db,
-    experiment: &Experiment,
-    metrics: &[(MetricSpec, MetricRole)],
-    units: &[ExposedUnit],
+    people: People<'_>,
+    since: DateTime<Utc>,
+    needs: &Needs,
 ) -> Result<HashMap<i64, Activity>, AppError> {
     let mut activity: HashMap<i64, Activity> = HashMap::new();
-    for order in store::orders(db, experiment.id).await? {
+    for order in store::orders(db, people).await? {
         activity.entry(order.profile_id).or_default().orders.push((order.at, order.revenue.unwrap_or(0.0)));
     }
-    let event_names: Vec<&str> = metrics
-        .iter()
-        .filter_map(|(m, _)| match &m.measure {
-            Measure::Event { name } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut signals = Vec::new();
-    for (metric, _) in metrics {
-        if let Measure::Signal { key } = &metric.measure {
-            let signal = signal_store::find(db, key).await?.ok_or_else(|| {
-                AppError::conflict(format!("metric '{}' counts signal '{key}', which is gone", metric.key))
-            })?;
-            signals.push(CompiledSignal::compile(&signal.spec, signal.version).map_err(AppError::internal)?);
-        }
-    }
-    if event_names.is_empty() && signals.is_empty() {
-        return Ok(activity);
-    }
-    // Events from the start of the earliest pre-exposure window on.
-    let longest_window = metrics.iter().map(|(m, _)| m.window_days).max().unwrap_or(0);
-    let Some(first_exposure) = units.iter().map(|u| u.exposed_at).min() else {
-        return Ok(activity);
-    };
-    let since = first_exposure - Duration::days(i64::from(longest_window));
-    let filter = store::EventFilter {
-        names: event_names
-            .iter()
-            .map(|name| name.to_string())
-            .chain(signals.iter().filter(|s| s.rule.kind == RuleKind::Track).map(|s| s.rule.event.clone()))
-            .collect::<BTreeSet<String>>()
-            .into_iter()
-            .collect(),
-        views: signals.iter().any(|s| s.rule.kind == RuleKind::View),
-    };
     let mut states: HashMap<(i64, usize), SignalState> = HashMap::new();
-    for event in store::events(db, experiment.id, since, &filter).await? {
+    for event in store::events(db, people, since, &needs.filter).await? {
         let person = activity.entry(event.profile_id).or_default();
-        if let Some(name) = event.event.as_deref().filter(|n| event_names.contains(n)) {
+        if let Some(name) = event.event.as_deref().filter(|n| needs.event_names.iter().any(|e| e == n)) {
             person.events.push((event.timestamp, name.to_string()));
         }
         let occurrence = Occurrence {
@@ -213,7 +429,7 @@ async fn activity(
         };
         // Repeat rules (a cart return, a repeat visit) fire as ingestion scores them: each person's events come
         // oldest first.
-        for (i, signal) in signals.iter().enumerate().filter(|(_, s)| s.matches(&occurrence)) {
+        for (i, signal) in needs.signals.iter().enumerate().filter(|(_, s)| s.matches(&occurrence)) {
             let state = states.get(&(event.profile_id, i)).copied();
             // The half-life only decays the intent score, which results do not read; whether it fired does not
             // depend on it.
@@ -230,16 +446,13 @@ async fn activity(
 fn metric_values(
     spec: &MetricSpec,
     role: MetricRole,
-    units: &[&ExposedUnit],
-    activity: &HashMap<i64, Activity>,
+    units: &[(&ExposedUnit, &Activity)],
     variations: usize,
     data_through: DateTime<Utc>,
 ) -> MetricValues {
-    let nothing = Activity::default();
     let mut values: Vec<Vec<UnitValue>> = vec![Vec::new(); variations];
-    for unit in units {
-        let unit_activity = unit.person.and_then(|p| activity.get(&p)).unwrap_or(&nothing);
-        if let Some(value) = spec.unit_value(unit.exposed_at, unit_activity, data_through) {
+    for (unit, activity) in units {
+        if let Some(value) = spec.unit_value(unit.exposed_at, activity, data_through) {
             values[unit.variation].push(value);
         }
     }

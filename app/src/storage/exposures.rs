@@ -15,23 +15,25 @@ pub struct Exposure {
     pub attributes: Map<String, Value>,
 }
 
-/// Rows per INSERT: well under SQLite's and PostgreSQL's bind-parameter limits (5 per row).
+/// Rows per INSERT: well under SQLite's and PostgreSQL's bind-parameter limits (6 per row).
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Inserts a batch in one transaction; units already exposed keep their first exposure.
 pub async fn insert_batch(db: &Db, batch: &[Exposure]) -> Result<(), AppError> {
     on_pool!(db, pool => async {
         let mut tx = pool.begin_with(db.begin_write()).await?;
+        let recorded_at = Utc::now();
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO exposures (experiment_id, unit_id, variation_index, first_exposed_at, attributes) ",
+                "INSERT INTO exposures (experiment_id, unit_id, variation_index, first_exposed_at, attributes, recorded_at) ",
             );
             query.push_values(chunk, |mut row, e| {
                 row.push_bind(e.experiment_id)
                     .push_bind(&e.unit_id)
                     .push_bind(e.variation_index as i32)
                     .push_bind(e.at)
-                    .push_bind(Json(&e.attributes));
+                    .push_bind(Json(&e.attributes))
+                    .push_bind(recorded_at);
             });
             query.push(" ON CONFLICT (experiment_id, unit_id) DO NOTHING");
             query.build().execute(&mut *tx).await?;

@@ -230,6 +230,8 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 if !owner.contains_key(id) {
                     owner.insert(id.clone(), profile);
                     new_identities.push((id.clone(), profile, kind, event.timestamp));
+                    // A new id of a person changes which exposed units are theirs: see `changed_at` below.
+                    dirty.insert(profile);
                     if kind == "user_id" {
                         with_user_id.insert(profile);
                     }
@@ -468,11 +470,14 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             row.stage = intent.stage;
         }
         let changed_profiles: Vec<&ProfileRecord> = dirty.iter().filter_map(|id| profiles.get(id)).collect();
+        // Taken just before the commit: the results service re-reads people changed since its last read (with an
+        // overlap covering the time between this moment and the commit).
+        let changed_at = Utc::now();
         for chunk in changed_profiles.chunks(ROWS_PER_STATEMENT) {
             // Every row exists: the upsert is a multi-row UPDATE that both databases understand. PostgreSQL needs
             // to be told that the identity column's values are given on purpose.
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage) ",
+                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage, changed_at) ",
             );
             if is_postgres {
                 query.push("OVERRIDING SYSTEM VALUE ");
@@ -489,12 +494,13 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                     .push_bind(row.orders)
                     .push_bind(row.revenue)
                     .push_bind(row.intent_score)
-                    .push_bind(&row.stage);
+                    .push_bind(&row.stage)
+                    .push_bind(changed_at);
             });
             query.push(
                 " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, opted_out = excluded.opted_out, \
                  channels = excluded.channels, first_seen = excluded.first_seen, last_seen = excluded.last_seen, orders = excluded.orders, \
-                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage",
+                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage, changed_at = excluded.changed_at",
             );
             query.build().execute(&mut *tx).await?;
         }

@@ -191,7 +191,8 @@ pub async fn set_opted_out(
                 profile
             }
         };
-        sqlx::query("UPDATE profiles SET opted_out = $1 WHERE id = $2").bind(opted_out).bind(profile).execute(&mut *tx).await?;
+        sqlx::query("UPDATE profiles SET opted_out = $1, changed_at = $2 WHERE id = $3")
+            .bind(opted_out).bind(Utc::now()).bind(profile).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok::<_, AppError>(profile)
     }.await)

@@ -1,5 +1,5 @@
 //! What an experiment's results are computed from: its exposures (with the profile each unit belongs to) and
-//! the orders and events of the exposed profiles.
+//! the orders and events of the exposed profiles — all of them, or only what changed since a moment.
 
 use super::{on_pool, Db};
 use crate::error::AppError;
@@ -17,15 +17,79 @@ pub struct ExposureRow {
     pub profile_id: Option<i64>,
 }
 
-pub async fn exposures(db: &Db, experiment_id: i64) -> Result<Vec<ExposureRow>, AppError> {
-    let sql = "SELECT e.unit_id, e.variation_index, e.first_exposed_at, e.attributes, i.profile_id \
-               FROM exposures e LEFT JOIN identities i ON i.id = e.unit_id WHERE e.experiment_id = $1";
-    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(experiment_id).fetch_all(pool).await)?)
+/// The experiment's exposures; with `recorded_since`, only those recorded from then on.
+pub async fn exposures(
+    db: &Db,
+    experiment_id: i64,
+    recorded_since: Option<DateTime<Utc>>,
+) -> Result<Vec<ExposureRow>, AppError> {
+    on_pool!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT e.unit_id, e.variation_index, e.first_exposed_at, e.attributes, i.profile_id \
+             FROM exposures e LEFT JOIN identities i ON i.id = e.unit_id WHERE e.experiment_id = ",
+        );
+        query.push_bind(experiment_id);
+        if let Some(since) = recorded_since {
+            query.push(" AND e.recorded_at >= ").push_bind(since);
+        }
+        Ok(query.build_query_as().fetch_all(pool).await?)
+    })
 }
 
-/// The profiles exposed to the experiment (a sub-select, so no list of ids travels to the database).
-const EXPOSED_PROFILES: &str =
-    "SELECT i.profile_id FROM exposures e JOIN identities i ON i.id = e.unit_id WHERE e.experiment_id = $1";
+/// The exposed units (unit id, profile) of every profile changed from `changed_since` on: new events or orders,
+/// a new id, or another person's ids stitched to it.
+pub async fn units_of_changed_people(
+    db: &Db,
+    experiment_id: i64,
+    changed_since: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, AppError> {
+    let sql = "SELECT e.unit_id, i.profile_id FROM profiles p JOIN identities i ON i.profile_id = p.id \
+               JOIN exposures e ON e.experiment_id = $1 AND e.unit_id = i.id WHERE p.changed_at >= $2";
+    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(experiment_id).bind(changed_since).fetch_all(pool).await)?)
+}
+
+/// Whose orders and events to read.
+#[derive(Debug, Clone, Copy)]
+pub enum People<'a> {
+    /// Everyone exposed to the experiment (a sub-select, so no list of ids travels to the database).
+    ExposedTo(i64),
+    /// These profiles; callers pass at most `MAX_LISTED` at a time.
+    Listed(&'a [i64]),
+}
+
+/// Profiles per `People::Listed` read: well under both databases' bind-parameter limits.
+pub const MAX_LISTED: usize = 1000;
+
+impl People<'_> {
+    /// Appends `profile_id IN (…)` to a query.
+    fn push_condition<'q, DB>(&self, query: &mut sqlx::QueryBuilder<'q, DB>)
+    where
+        DB: sqlx::Database,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        match *self {
+            People::ExposedTo(experiment_id) => {
+                query.push(
+                    "profile_id IN (SELECT i.profile_id FROM exposures e JOIN identities i ON i.id = e.unit_id \
+                     WHERE e.experiment_id = ",
+                );
+                query.push_bind(experiment_id).push(")");
+            }
+            People::Listed(profiles) => {
+                query.push("profile_id IN (");
+                let mut list = query.separated(", ");
+                for profile in profiles {
+                    list.push_bind(*profile);
+                }
+                // `IN ()` is not SQL; no profile has id 0 or less.
+                if profiles.is_empty() {
+                    list.push("0");
+                }
+                query.push(")");
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderRow {
@@ -34,9 +98,12 @@ pub struct OrderRow {
     pub revenue: Option<f64>,
 }
 
-pub async fn orders(db: &Db, experiment_id: i64) -> Result<Vec<OrderRow>, AppError> {
-    let sql = format!("SELECT profile_id, at, revenue FROM orders WHERE profile_id IN ({EXPOSED_PROFILES})");
-    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(experiment_id).fetch_all(pool).await)?)
+pub async fn orders(db: &Db, people: People<'_>) -> Result<Vec<OrderRow>, AppError> {
+    on_pool!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new("SELECT profile_id, at, revenue FROM orders WHERE ");
+        people.push_condition(&mut query);
+        Ok(query.build_query_as().fetch_all(pool).await?)
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,37 +125,35 @@ pub struct EventFilter {
     pub views: bool,
 }
 
-/// The events `filter` lets through, of the exposed profiles, from `since` on: each profile's oldest first (the
-/// order the `(profile_id, timestamp)` index gives without sorting).
+/// The events `filter` lets through, of `people`, from `since` on: each profile's oldest first (the order the
+/// `(profile_id, timestamp)` index gives without sorting).
 pub async fn events(
     db: &Db,
-    experiment_id: i64,
+    people: People<'_>,
     since: DateTime<Utc>,
     filter: &EventFilter,
 ) -> Result<Vec<EventRow>, AppError> {
-    // $1 and $2 are the experiment and `since`; the names follow.
-    let placeholders: Vec<String> = (0..filter.names.len()).map(|i| format!("${}", i + 3)).collect();
-    let mut wanted = Vec::new();
-    if !placeholders.is_empty() {
-        wanted.push(format!("event IN ({})", placeholders.join(", ")));
-    }
-    if filter.views {
-        wanted.push("type IN ('page', 'screen')".to_string());
-    }
-    if wanted.is_empty() {
+    if filter.names.is_empty() && !filter.views {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT profile_id, type, event, timestamp, channel, properties FROM events \
-         WHERE profile_id IN ({EXPOSED_PROFILES}) AND type IN ('track', 'page', 'screen') AND ({}) \
-         AND timestamp >= $2 ORDER BY profile_id, timestamp",
-        wanted.join(" OR ")
-    );
     on_pool!(db, pool => {
-        let mut query = sqlx::query_as(&sql).bind(experiment_id).bind(since);
-        for name in &filter.names {
-            query = query.bind(name);
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT profile_id, type, event, timestamp, channel, properties FROM events WHERE ",
+        );
+        people.push_condition(&mut query);
+        query.push(" AND type IN ('track', 'page', 'screen') AND (");
+        if !filter.names.is_empty() {
+            query.push("event IN (");
+            let mut names = query.separated(", ");
+            for name in &filter.names {
+                names.push_bind(name);
+            }
+            query.push(")");
         }
-        Ok(query.fetch_all(pool).await?)
+        if filter.views {
+            query.push(if filter.names.is_empty() { "" } else { " OR " }).push("type IN ('page', 'screen')");
+        }
+        query.push(") AND timestamp >= ").push_bind(since).push(" ORDER BY profile_id, timestamp");
+        Ok(query.build_query_as().fetch_all(pool).await?)
     })
 }

@@ -246,7 +246,8 @@ pub struct ExposedUnit {
     pub variation: usize,
     pub exposed_at: chrono::DateTime<chrono::Utc>,
     pub person: Option<i64>,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// Shared: the results service keeps every unit between requests and regroups them cheaply.
+    pub attributes: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One analysis unit per person: a person exposed under several ids (anonymous on the app, signed in on the
