@@ -1,5 +1,5 @@
 // An experiment's results page: units assigned through the API, orders sent through the events API, and the
-// page showing the verdict, the forest plot and the tables, with the method switch in the URL.
+// page showing the verdict, the forest plot, the cumulative effect and the tables, with the method switch in the URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE_URL, createApiKey, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
@@ -59,6 +59,7 @@ test('a results page shows the verdict, the forest plot and every metric', async
   assert.match(summary, new RegExp(`control ${counts.control} · express ${counts.express}`), 'the page counts what the API assigned');
   assert.match(await page.locator('[data-testid="results-verdict"]').textContent(), /express on Purchase conversion: Treatment raised Purchase conversion by/, summary);
   assert.equal(await page.locator('[data-testid="forest-plot"] circle').count(), 2, 'purchase and AOV, one treatment each');
+  assert.ok(await page.locator('[data-testid="cumulative-chart"] circle.estimate').count() >= 1, 'the cumulative effect so far has a point');
   assert.equal(await page.locator('[data-testid="srm-banner"]').count(), 0);
   await page.locator('[data-testid="metric-aov"]').waitFor();
   if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/results.png`, fullPage: true });

@@ -38,7 +38,7 @@ async fn results_responses_match_the_openapi_document() {
         "",
         "?segment=device&correction=bh",
         "?method=bayesian&prior_mean=0&prior_variance=0.04&segment=device",
-        "?method=sequential&cuped=false",
+        "?method=sequential&cuped=false&timeline=true",
         "?tails=greater&alpha=0.1",
     ] {
         let response = viewer.get(app.url(&format!("/api/v1/experiments/documented/results{query}"))).send();

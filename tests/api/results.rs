@@ -132,6 +132,27 @@ async fn results_recover_planted_effects_with_every_method() {
     assert!((revenue["variations"][1]["absolute_lift"]["estimate"].as_f64().unwrap() - 7.0).abs() < 0.5);
     assert_eq!(metric(&results, "repeat-purchase")["role"], "guardrail");
 
+    // The cumulative effect over time ends with the result itself; before the exposures there is nothing.
+    let with_timeline: Value = viewer
+        .get(app.url("/api/v1/experiments/free-shipping/results?timeline=true&method=sequential"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let timeline = &with_timeline["timeline"];
+    assert_eq!(timeline["metric"], "purchase");
+    assert_eq!(timeline["variations"], json!(["banner"]));
+    let points = timeline["points"].as_array().unwrap();
+    assert!((3..=5).contains(&points.len()), "the days since exposure three days ago, and now: {timeline}");
+    let last = points.last().unwrap();
+    assert_eq!(last["units"], 2000);
+    assert_eq!(last["at"], with_timeline["data_through"]);
+    assert_eq!(last["lifts"][0], metric(&with_timeline, "purchase")["variations"][1]["relative_lift"]);
+    assert!(points.iter().all(|p| p["units"] == 0 || p["units"] == 2000), "everyone was exposed at one moment");
+    assert!(results.get("timeline").is_none(), "only when asked for");
+
     for method in ["sequential", "bayesian"] {
         let url =
             app.url(&format!("/api/v1/experiments/free-shipping/results?method={method}&cuped=false&correction=holm"));

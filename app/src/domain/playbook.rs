@@ -1023,6 +1023,7 @@ mod tests {
                 metrics: vec![metric],
             },
             segments: None,
+            timeline: None,
         }
     }
 

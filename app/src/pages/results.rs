@@ -1,11 +1,14 @@
 //! An experiment's results: the sample-ratio check, a plain-language verdict on the primary metric, a forest
-//! plot of every metric's relative lift, a table per metric, and a segment breakdown, under the method chosen.
+//! plot of every metric's relative lift, the primary metric's cumulative effect over time, a table per metric,
+//! and a segment breakdown, under the method chosen.
 
 use crate::components::feedback::LoadError;
 use crate::components::{choice, format_time};
 use crate::domain::stats::calculator::VariationResult;
 use crate::domain::stats::metrics::MetricKind;
-use crate::domain::stats::results::{underpowered, ExperimentResults, MetricResult, MetricRole, SegmentBreakdown};
+use crate::domain::stats::results::{
+    underpowered, ExperimentResults, MetricResult, MetricRole, SegmentBreakdown, Timeline,
+};
 use crate::domain::stats::Lift;
 use crate::error::AppError;
 use crate::pages::calculator::{format_p, interval, pct, plain_pct, verdict};
@@ -30,6 +33,7 @@ pub async fn load_results(
                 "cuped": cuped,
                 "correction": if correction.is_empty() { None } else { Some(correction) },
                 "segment": if segment.trim().is_empty() { None } else { Some(segment) },
+                "timeline": true,
             }))
             .map_err(|e| AppError::invalid(format!("invalid results settings: {e}")))?;
             crate::services::results::results(&state.db, &state.results, &caller, &key, &query).await
@@ -162,6 +166,13 @@ pub fn ResultsView(results: ExperimentResults) -> impl IntoView {
                 <ForestPlot metrics=analysis.metrics.clone() variations=analysis.variations.clone() confidence=1.0 - alpha />
             </section>
         })}
+        {results.timeline.clone().filter(|t| !t.points.is_empty()).map(|timeline| view! {
+            <section class="card">
+                <h2>{format!("Cumulative effect over time: {}", metric_name(&analysis.metrics, &timeline.metric))}</h2>
+                <p class="muted">"Each point counts the units exposed by then and what they had done by then. An effect that keeps shrinking was a novelty; with the sequential method every interval is valid, so watching it is safe."</p>
+                <TimelineChart timeline confidence=1.0 - alpha />
+            </section>
+        })}
         {analysis.metrics.iter().map(|m| view! { <MetricTable metric=m.clone() variations=analysis.variations.clone() bayesian=results.settings.method == crate::domain::stats::MethodName::Bayesian /> }).collect_view()}
         {results.segments.clone().map(|s| view! { <Segments breakdown=s /> })}
     }
@@ -250,6 +261,76 @@ fn ForestPlot(metrics: Vec<MetricResult>, variations: Vec<String>, confidence: f
             {((x(0.0) - x(low)) > 48.0).then(|| view! { <text x=x(low) y=height - 6.0 class="axis">{pct(low)}</text> })}
             <text x=x(0.0) y=height - 6.0 class="axis" text-anchor="middle">"0"</text>
             {((x(high) - x(0.0)) > 48.0).then(|| view! { <text x=x(high) y=height - 6.0 class="axis" text-anchor="end">{pct(high)}</text> })}
+        </svg>
+    }
+    .into_any()
+}
+
+fn metric_name(metrics: &[MetricResult], key: &str) -> String {
+    metrics.iter().find(|m| m.key == key).map_or_else(|| key.to_string(), |m| m.name.clone())
+}
+
+/// Each treatment's relative lift over time: the estimate as a line, its interval as a band, zero marked.
+#[component]
+fn TimelineChart(timeline: Timeline, confidence: f64) -> impl IntoView {
+    let (left, plot_width, plot_height, top) = (76.0, 600.0, 180.0, 10.0);
+    let points = &timeline.points;
+    let (Some(first), Some(last)) = (points.first().map(|p| p.at), points.last().map(|p| p.at)) else {
+        return ().into_any();
+    };
+    let span = (last - first).num_seconds().max(1) as f64;
+    let lifts = || points.iter().flat_map(|p| p.lifts.iter().flatten());
+    let bounds = |l: &Lift| [l.ci_low.unwrap_or(l.estimate), l.ci_high.unwrap_or(l.estimate), l.estimate];
+    let low = lifts().flat_map(bounds).fold(0.0_f64, f64::min);
+    let high = lifts().flat_map(bounds).fold(0.0_f64, f64::max);
+    let pad = ((high - low) * 0.08).max(0.005);
+    let (low, high) = (low - pad, high + pad);
+    let x = move |at: chrono::DateTime<chrono::Utc>| left + (at - first).num_seconds() as f64 / span * plot_width;
+    let y = move |value: f64| top + (high - value) / (high - low) * plot_height;
+    let series: Vec<(String, String, String)> = timeline
+        .variations
+        .iter()
+        .enumerate()
+        .map(|(i, variation)| {
+            let known: Vec<(chrono::DateTime<chrono::Utc>, &Lift)> =
+                points.iter().filter_map(|p| Some((p.at, p.lifts.get(i)?.as_ref()?))).collect();
+            let line = known.iter().map(|(at, l)| format!("{:.1},{:.1}", x(*at), y(l.estimate))).collect::<Vec<_>>();
+            // The band: along the upper ends, back along the lower ends.
+            let band = known
+                .iter()
+                .map(|(at, l)| format!("{:.1},{:.1}", x(*at), y(l.ci_high.unwrap_or(high))))
+                .chain(known.iter().rev().map(|(at, l)| format!("{:.1},{:.1}", x(*at), y(l.ci_low.unwrap_or(low)))))
+                .collect::<Vec<_>>();
+            (variation.clone(), line.join(" "), band.join(" "))
+        })
+        .collect();
+    let height = top + plot_height + 26.0;
+    let width = left + plot_width + 16.0;
+    let day = |at: chrono::DateTime<chrono::Utc>| at.format("%b %-d").to_string();
+    view! {
+        <svg class="timeline" data-testid="cumulative-chart" viewBox=format!("0 0 {width} {height}") role="img"
+            aria-label=format!("Cumulative relative lift over time with {:.0}% intervals", confidence * 100.0)>
+            <line class="zero" x1=left x2=left + plot_width y1=y(0.0) y2=y(0.0) />
+            <text class="axis" x=left - 6.0 y=y(0.0) + 4.0 text-anchor="end">"0"</text>
+            {((y(high) - y(0.0)).abs() > 16.0).then(|| view! { <text class="axis" x=left - 6.0 y=y(high) + 4.0 text-anchor="end">{pct(high)}</text> })}
+            {((y(low) - y(0.0)).abs() > 16.0).then(|| view! { <text class="axis" x=left - 6.0 y=y(low) + 4.0 text-anchor="end">{pct(low)}</text> })}
+            {series.into_iter().map(|(variation, line, band)| view! {
+                <g>
+                    <title>{variation}</title>
+                    <polygon class="band" points=band />
+                    <polyline class="estimate" points=line />
+                </g>
+            }).collect_view()}
+            // Each point with its interval as a whisker: the band alone would not show a single day's.
+            {points.iter().flat_map(|p| p.lifts.iter().flatten().map(move |l| (p.at, p.units, l.clone()))).map(|(at, units, lift)| view! {
+                <g>
+                    <title>{format!("{}: {} ({}), {units} units", format_time(&at), pct(lift.estimate), interval(&lift))}</title>
+                    <line class="whisker" x1=x(at) x2=x(at) y1=y(lift.ci_high.unwrap_or(high)) y2=y(lift.ci_low.unwrap_or(low)) />
+                    <circle class="estimate" cx=x(at) cy=y(lift.estimate) r=3.0 />
+                </g>
+            }).collect_view()}
+            <text class="axis" x=left y=height - 6.0>{day(first)}</text>
+            <text class="axis" x=left + plot_width y=height - 6.0 text-anchor="end">{day(last)}</text>
         </svg>
     }
     .into_any()

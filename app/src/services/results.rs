@@ -7,9 +7,10 @@ use crate::domain::access::Access;
 use crate::domain::signals::{record_occurrence, CompiledSignal, Occurrence, RuleKind, SignalState};
 use crate::domain::stats::metrics::{Activity, Measure, MetricSpec, UnitValue};
 use crate::domain::stats::results::{
-    analyze, heterogeneity, one_unit_per_person, Analysis, ExperimentResults, ExposedUnit, MetricRole, MetricValues,
-    ResultsQuery, SegmentBreakdown, SegmentResult,
+    analyze, heterogeneity, one_unit_per_person, timeline_moments, Analysis, ExperimentResults, ExposedUnit,
+    MetricRole, MetricValues, ResultsQuery, SegmentBreakdown, SegmentResult, Timeline, TimelinePoint, TIMELINE_POINTS,
 };
+use crate::domain::stats::{AnalysisSettings, Correction};
 
 use crate::domain::experiment::Status;
 use crate::error::AppError;
@@ -362,8 +363,51 @@ fn analyse(
         planned_mde: experiment.spec.hypothesis.mde,
         analysis,
         segments: None,
+        timeline: query
+            .timeline
+            .unwrap_or(false)
+            .then(|| timeline(metrics, &everyone, &variations, &weights, &settings, cuped, data.read_at))
+            .flatten(),
     };
     Ok((results, breakdowns))
+}
+
+/// The cumulative effect on the primary metric (the first metric without one) at each of `timeline_moments`:
+/// the units exposed by then, with what they had done by then.
+fn timeline(
+    metrics: &[(MetricSpec, MetricRole)],
+    everyone: &[(&ExposedUnit, &Activity)],
+    variations: &[String],
+    weights: &[f64],
+    settings: &AnalysisSettings,
+    cuped: bool,
+    through: DateTime<Utc>,
+) -> Option<Timeline> {
+    let (spec, role) = metrics.iter().find(|(_, role)| *role == MetricRole::Primary).or(metrics.first())?;
+    let first = everyone.iter().map(|(unit, _)| unit.exposed_at).min()?;
+    // One metric alone: no family to correct for.
+    let settings = AnalysisSettings { correction: Correction::None, ..*settings };
+    let points = timeline_moments(first, through, TIMELINE_POINTS)
+        .into_iter()
+        .map(|at| {
+            let so_far: Vec<(&ExposedUnit, &Activity)> =
+                everyone.iter().copied().filter(|(unit, _)| unit.exposed_at <= at).collect();
+            let mut exposures = vec![0u64; variations.len()];
+            for (unit, _) in &so_far {
+                exposures[unit.variation] += 1;
+            }
+            let values = metric_values(spec, *role, &so_far, variations.len(), at);
+            let analysis = analyze(variations, &exposures, weights, &[values], &settings, cuped);
+            let lifts = analysis.metrics[0]
+                .variations
+                .iter()
+                .skip(1)
+                .map(|v| v.comparison.as_ref().and_then(|c| c.relative_lift.clone()))
+                .collect();
+            TimelinePoint { at, units: so_far.len() as u64, lifts }
+        })
+        .collect();
+    Some(Timeline { metric: spec.key.clone(), variations: variations[1..].to_vec(), points })
 }
 
 /// The exposure attributes that split the units into 2 to `MAX_SEGMENTS` groups, sorted by name.

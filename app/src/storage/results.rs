@@ -1,7 +1,7 @@
 //! What an experiment's results are computed from: its exposures (with the profile each unit belongs to) and
 //! the orders and events of the exposed profiles — all of them, or only what changed since a moment.
 
-use super::{on_pool, Db};
+use super::{on_pool, Backend, Db};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -43,8 +43,10 @@ pub async fn units_of_changed_people(
     experiment_id: i64,
     changed_since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, AppError> {
-    let sql = "SELECT e.unit_id, i.profile_id FROM profiles p JOIN identities i ON i.profile_id = p.id \
-               JOIN exposures e ON e.experiment_id = $1 AND e.unit_id = i.id WHERE p.changed_at >= $2";
+    // CROSS JOIN fixes SQLite's join order (PostgreSQL plans it freely): from the few changed profiles to their
+    // ids to their exposures. Left to itself, SQLite without statistics walks every exposure of the experiment.
+    let sql = "SELECT e.unit_id, i.profile_id FROM profiles p CROSS JOIN identities i CROSS JOIN exposures e \
+               WHERE p.changed_at >= $2 AND i.profile_id = p.id AND e.experiment_id = $1 AND e.unit_id = i.id";
     Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(experiment_id).bind(changed_since).fetch_all(pool).await)?)
 }
 
@@ -136,10 +138,17 @@ pub async fn events(
     if filter.names.is_empty() && !filter.views {
         return Ok(Vec::new());
     }
+    // Each person's events are wanted, in order. SQLite without statistics would rather take the name index for
+    // a single event name — every such event of everyone, sorted afterwards: seconds instead of milliseconds for
+    // a few people.
+    let events = match db.backend() {
+        Backend::Sqlite => "events INDEXED BY events_profile_time",
+        Backend::Postgres => "events",
+    };
     on_pool!(db, pool => {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT profile_id, type, event, timestamp, channel, properties FROM events WHERE ",
-        );
+        let mut query = sqlx::QueryBuilder::new(format!(
+            "SELECT profile_id, type, event, timestamp, channel, properties FROM {events} WHERE "
+        ));
         people.push_condition(&mut query);
         query.push(" AND type IN ('track', 'page', 'screen') AND (");
         if !filter.names.is_empty() {

@@ -144,6 +144,8 @@ pub struct ResultsQuery {
     pub prior_variance: Option<f64>,
     /// Break the results down by this exposure attribute (device, country, channel, intent_stage, …).
     pub segment: Option<String>,
+    /// Add the primary metric's cumulative effect over time (`Timeline`).
+    pub timeline: Option<bool>,
 }
 
 impl ResultsQuery {
@@ -188,6 +190,54 @@ pub struct ExperimentResults {
     pub analysis: Analysis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<SegmentBreakdown>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// The cumulative effect over time on one metric: at the end of each day, every treatment's relative lift over
+/// the units exposed so far, counting what they had done so far. Shows whether an effect is settling or was a
+/// novelty; with the sequential method its intervals are valid at every point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub metric: String,
+    /// The treatments, in the order of each point's `lifts`.
+    pub variations: Vec<String>,
+    pub points: Vec<TimelinePoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Units exposed by `at`, every variation together.
+    pub units: u64,
+    /// Per treatment; `None` while the lift cannot be estimated (no units yet, a zero baseline).
+    pub lifts: Vec<Option<super::Lift>>,
+}
+
+/// The most points a timeline has: enough for a readable line, few enough that computing it stays cheap.
+pub const TIMELINE_POINTS: usize = 30;
+
+/// When to read the cumulative effect: the end of each UTC day from the first exposure's day until `through`,
+/// and `through` itself; when there would be more than `max`, evenly spread ones of them (the last always kept).
+pub fn timeline_moments(
+    first: chrono::DateTime<chrono::Utc>,
+    through: chrono::DateTime<chrono::Utc>,
+    max: usize,
+) -> Vec<chrono::DateTime<chrono::Utc>> {
+    use chrono::{Duration, TimeZone, Utc};
+    if through < first || max == 0 {
+        return Vec::new();
+    }
+    let first_midnight = Utc.from_utc_datetime(&first.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
+    let mut moments: Vec<chrono::DateTime<Utc>> =
+        (1..).map(|day| first_midnight + Duration::days(day)).take_while(|end| *end < through).collect();
+    moments.push(through);
+    if moments.len() > max {
+        let last = moments.len() - 1;
+        moments = (0..max).map(|i| moments[i * last / (max - 1).max(1)]).collect();
+        moments.dedup();
+    }
+    moments
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -384,6 +434,21 @@ mod tests {
         assert_eq!(mixed, 1);
         assert_eq!(units.len(), 3, "person 1 once, person 2 left out, both anonymous units kept");
         assert_eq!(units[0].exposed_at, at(3), "from the first exposure");
+    }
+
+    #[test]
+    fn timeline_moments_are_day_ends_then_now_and_thin_out_evenly() {
+        use chrono::TimeZone;
+        let at = |d, h| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, 30, 0).unwrap();
+        let midnight = |d| chrono::Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
+        assert_eq!(timeline_moments(at(1, 9), at(3, 15), 30), vec![midnight(2), midnight(3), at(3, 15)]);
+        assert_eq!(timeline_moments(at(1, 9), at(1, 15), 30), vec![at(1, 15)], "a first day has one point");
+        assert!(timeline_moments(at(2, 9), at(1, 15), 30).is_empty());
+        let thinned = timeline_moments(at(1, 9), at(30, 15), 5);
+        assert_eq!(thinned.len(), 5);
+        assert_eq!(thinned.first(), Some(&midnight(2)));
+        assert_eq!(thinned.last(), Some(&at(30, 15)), "the present is always the last point");
+        assert!(thinned.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
