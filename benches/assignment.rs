@@ -1,16 +1,16 @@
-//! Assignment API throughput and latency, side by side with a bare axum handler in the same process and run.
+//! Assignment API throughput and latency, side by side with a bare axum handler in the same server process.
 //!
-//! `make bench` (release build). The intentlab server runs with 20 running experiments (targeting, namespaces,
-//! payloads) on a temporary SQLite database, exposure logging on, requests cycling through 50 000 units (so most
-//! are returning visitors, as in a shop); the baseline is an axum handler that parses the
-//! same JSON body and returns a fixed JSON answer of similar size. Both are measured alternately by the same
-//! in-process load generator (keep-alive HTTP/1.1 clients):
+//! `make bench` (release build). The bench runs itself twice: as the server process (`INTENTLAB_BENCH_ROLE=server`:
+//! the real intentlab server with 20 running experiments — targeting, namespaces, payloads — on a temporary SQLite
+//! database, exposure logging on, plus the baseline, an axum handler that parses the same JSON body and returns a
+//! fixed JSON answer of similar size), and as the load generator (keep-alive HTTP/1.1 clients, requests cycling
+//! through 50 000 units, so most are returning visitors, as in a shop). With two or more cores the server is pinned
+//! to the first and the generator to the second, so neither measures the other's scheduling. Both targets are
+//! measured alternately:
 //! 1. maximum throughput: closed loop, `CONCURRENCY` clients, `SECONDS` per round, best of `ROUNDS`;
 //! 2. latency at half of intentlab's maximum: open loop at a fixed rate, latency measured from each request's
 //!    scheduled time (so a stalled server is not hidden by the generator slowing down), after the exposure
 //!    writer has drained what the saturation rounds queued.
-//!
-//! The generator shares the machine's cores with the servers; the ratio is the meaningful number.
 
 use app::auth::Caller;
 use app::model::{NewApiKey, NewUser};
@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use intentlab::config::Settings;
 use intentlab::startup::Application;
 use serde_json::{json, Value};
+use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ const EXPERIMENTS: usize = 20;
 const CONCURRENCY: usize = 32;
 const SECONDS: u64 = 5;
 const ROUNDS: usize = 3;
+const ROLE: &str = "INTENTLAB_BENCH_ROLE";
 
 struct Target {
     name: &'static str,
@@ -34,29 +36,75 @@ struct Target {
     bearer: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The cores: the server gets the first, the generator the second (threads inherit the main thread's).
+fn pin(index: usize) -> Option<usize> {
+    let cores = core_affinity::get_core_ids().filter(|cores| cores.len() >= 2)?;
+    core_affinity::set_for_current(cores[index]).then_some(cores[index].id)
+}
+
+fn main() -> anyhow::Result<()> {
+    let server = std::env::var(ROLE).is_ok_and(|role| role == "server");
+    let core = pin(if server { 0 } else { 1 });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if server {
+        runtime.block_on(serve())
+    } else {
+        runtime.block_on(generate_load(core))
+    }
+}
+
+/// The server process: prints `{"port", "bare_port", "secret"}` on one line, then serves until its stdin closes.
+async fn serve() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let settings = Settings::in_process(&database_url, &dir.path().join("site").display().to_string());
     intentlab::config::init_tracing("warn");
     let app = Application::build(settings).await?;
-    let state = app.state().clone();
+    let secret = setup(app.state()).await?;
     let port = app.port();
-    let secret = setup(&state).await?;
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
     let bare_port = spawn_bare_handler().await?;
+    println!("{}", json!({"port": port, "bare_port": bare_port, "secret": secret}));
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| std::io::stdin().lock().lines().count()).await?;
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
 
+async fn generate_load(core: Option<usize>) -> anyhow::Result<()> {
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .env(ROLE, "server")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut first_line = String::new();
+    std::io::BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?)
+        .read_line(&mut first_line)?;
+    let ports: Value = serde_json::from_str(&first_line)?;
+    let port = ports["port"].as_u64().unwrap_or_default();
     let intentlab = Target {
         name: "intentlab /api/v1/assign",
         url: format!("http://127.0.0.1:{port}/api/v1/assign"),
-        bearer: Some(secret),
+        bearer: ports["secret"].as_str().map(str::to_string),
     };
-    let bare = Target { name: "bare axum handler", url: format!("http://127.0.0.1:{bare_port}/assign"), bearer: None };
+    let bare = Target {
+        name: "bare axum handler",
+        url: format!("http://127.0.0.1:{}/assign", ports["bare_port"]),
+        bearer: None,
+    };
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
 
     // Sanity: the real endpoint answers every experiment.
     let check: Value = request(&reqwest::Client::new(), &intentlab, 1).await?.json().await?;
     anyhow::ensure!(check["assignments"].as_array().map(Vec::len) == Some(EXPERIMENTS), "unexpected answer: {check}");
+    match core {
+        Some(core) => println!("server pinned to the first core, load generator to core {core}"),
+        None => println!("one core: server and load generator share it"),
+    }
 
     println!("warming up…");
     throughput(&bare, 1).await;
@@ -71,14 +119,17 @@ async fn main() -> anyhow::Result<()> {
         intentlab_best = intentlab_best.max(i);
     }
     // Latency is measured in steady state: let the exposure writer finish the backlog the saturation rounds left.
-    while state.exposures.queued() > 0 {
+    let exposures = loop {
+        let ready: Value = reqwest::get(&readyz).await?.json().await?;
+        if ready["exposures"]["queued"].as_u64() == Some(0) {
+            break ready["exposures"].clone();
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     let rate = intentlab_best / 2.0;
     let bare_latency = latency_at(&bare, rate, SECONDS).await;
     let intentlab_latency = latency_at(&intentlab, rate, SECONDS).await;
 
-    let exposures = &state.exposures;
     println!();
     println!("| target | max req/s | ratio | p50 at {rate:.0} req/s | p99 at {rate:.0} req/s |");
     println!("|---|---:|---:|---:|---:|");
@@ -96,11 +147,11 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "{EXPERIMENTS} running experiments; exposures written {}, queued {}, shed {}",
-        exposures.written(),
-        exposures.queued(),
-        exposures.shed()
+        "{EXPERIMENTS} running experiments; exposures written {}, shed {} (before the latency run)",
+        exposures["written"], exposures["shed"]
     );
+    drop(child.stdin.take());
+    child.wait()?;
     Ok(())
 }
 
@@ -235,7 +286,12 @@ async fn latency_at(target: &Target, rate: f64, seconds: u64) -> (u64, u64) {
             let mut next = started + interval.mul_f64(c as f64 / CONCURRENCY as f64);
             let mut n = c as u64 * 1_000_000;
             while next < started + Duration::from_secs(seconds) {
-                tokio::time::sleep_until(next.into()).await;
+                // tokio's timers fire on millisecond ticks: sleep until just before the moment, then yield until
+                // it comes, so the schedule (and the latency measured from it) is not a tick late.
+                tokio::time::sleep_until(next.checked_sub(Duration::from_millis(1)).unwrap_or(next).into()).await;
+                while Instant::now() < next {
+                    tokio::task::yield_now().await;
+                }
                 n += 1;
                 if let Ok(response) = request(&client, &target, n).await {
                     let _ = response.bytes().await;

@@ -10,7 +10,7 @@ use crate::domain::stats::results::{
     analyze, heterogeneity, one_unit_per_person, timeline_moments, Analysis, ExperimentResults, ExposedUnit,
     MetricRole, MetricValues, ResultsQuery, SegmentBreakdown, SegmentResult, Timeline, TimelinePoint, TIMELINE_POINTS,
 };
-use crate::domain::stats::{AnalysisSettings, Correction};
+use crate::domain::stats::{map_in_parallel, AnalysisSettings, Correction};
 
 use crate::domain::experiment::Status;
 use crate::error::AppError;
@@ -325,10 +325,8 @@ fn analyse(
         for (unit, _) in units {
             exposures[unit.variation] += 1;
         }
-        let values: Vec<MetricValues> = metrics
-            .iter()
-            .map(|(spec, role)| metric_values(spec, *role, units, variations.len(), data.read_at))
-            .collect();
+        let values: Vec<MetricValues> =
+            map_in_parallel(metrics, |(spec, role)| metric_values(spec, *role, units, variations.len(), data.read_at));
         analyze(&variations, &exposures, &weights, &values, &settings, cuped)
     };
     let analysis = analyse_units(&everyone);

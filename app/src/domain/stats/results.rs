@@ -64,7 +64,8 @@ pub fn analyze(
     cuped: bool,
 ) -> Analysis {
     let srm = srm_p_value(exposures, weights);
-    let mut results: Vec<MetricResult> = metrics.iter().map(|m| metric_result(m, settings, cuped)).collect();
+    // Caps, sums and tests are per metric; the correction below joins them.
+    let mut results: Vec<MetricResult> = super::map_in_parallel(metrics, |m| metric_result(m, settings, cuped));
     // The family for the correction: every metric × treatment.
     let mut family: Vec<Comparison> =
         results.iter().flat_map(|r| r.variations.iter().filter_map(|v| v.comparison.clone())).collect();
