@@ -26,8 +26,8 @@ const JOBS: &[Job] = &[
     Job { name: "refresh-results", period: Duration::from_secs(30), step: refresh_results },
 ];
 
-/// Keeps every running experiment's results data current, so that results are fresh and answered fast even
-/// when nobody has asked for a while.
+/// Keeps the results data of running experiments that someone reads current, so that results stay fresh and
+/// fast between visits.
 fn refresh_results(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
     Box::pin(async move { app::services::results::keep_fresh(&state.db, &state.results).await })
 }

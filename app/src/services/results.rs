@@ -29,7 +29,7 @@ const MAX_SEGMENTS: usize = 20;
 /// Overlap between incremental reads: a person changed by a transaction that committed this long after its
 /// `changed_at` was taken (or on an instance whose clock is this far behind) would otherwise be missed.
 const OVERLAP: Duration = Duration::seconds(10);
-/// The data of an experiment nobody asked about for this long (and which is not running) is dropped.
+/// The data of an experiment nobody asked about for this long is dropped.
 const IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 pub async fn results(
@@ -75,17 +75,21 @@ pub(crate) async fn compute(
     analyse(experiment, &metrics, &data, query, breakdowns)
 }
 
-/// Every running experiment's data brought up to date, so that results are fresh and fast even before anyone
-/// asks; the data of other experiments nobody asked about lately is dropped.
+/// The kept data of running experiments brought up to date, so that a results page read again later is fresh
+/// and fast; data nobody asked for in `IDLE` is dropped. Experiments nobody asked about are not read: a full read
+/// of a large experiment costs a minute of CPU and gigabytes of memory, which would come out of the assignment
+/// API's share of the machine.
 pub async fn keep_fresh(db: &Db, cache: &ResultsCache) -> Result<(), AppError> {
+    cache.forget_idle();
     let experiments = crate::storage::experiments::list(db).await?;
-    let running: Vec<&Experiment> = experiments.iter().filter(|e| e.status == Status::Running).collect();
-    cache.forget_idle(|id| running.iter().any(|e| e.id == id));
-    for experiment in running {
+    for (experiment_id, slot) in cache.kept() {
+        let running = experiments.iter().find(|e| e.id == experiment_id && e.status == Status::Running);
+        let Some(experiment) = running else { continue };
         let metrics = attached_metrics(db, experiment).await?;
-        let slot = cache.slot_untouched(experiment.id);
         let mut data = slot.lock().await;
-        up_to_date(&mut data, db, experiment, &metrics).await?;
+        if data.is_some() {
+            up_to_date(&mut data, db, experiment, &metrics).await?;
+        }
     }
     Ok(())
 }
@@ -105,15 +109,15 @@ impl ResultsCache {
         slot.clone()
     }
 
-    /// The experiment's slot, without marking it as asked for (the warm-up job is not a reader).
-    fn slot_untouched(&self, experiment_id: i64) -> Slot {
-        let mut slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.entry(experiment_id).or_insert_with(|| (Slot::default(), Instant::now())).0.clone()
+    /// Every experiment's slot.
+    fn kept(&self) -> Vec<(i64, Slot)> {
+        let slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slots.iter().map(|(id, (slot, _))| (*id, slot.clone())).collect()
     }
 
-    fn forget_idle(&self, keep: impl Fn(i64) -> bool) {
+    fn forget_idle(&self) {
         let mut slots = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.retain(|id, (_, used)| keep(*id) || used.elapsed() < IDLE);
+        slots.retain(|_, (_, used)| used.elapsed() < IDLE);
     }
 }
 
