@@ -132,7 +132,7 @@ async fn results_recover_planted_effects_with_every_method() {
     assert!((revenue["variations"][1]["absolute_lift"]["estimate"].as_f64().unwrap() - 7.0).abs() < 0.5);
     assert_eq!(metric(&results, "repeat-purchase")["role"], "guardrail");
 
-    // The cumulative effect over time ends with the result itself; before the exposures there is nothing.
+    // The cumulative effect over time ends with the result itself.
     let with_timeline: Value = viewer
         .get(app.url("/api/v1/experiments/free-shipping/results?timeline=true&method=sequential"))
         .send()
