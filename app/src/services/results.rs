@@ -85,9 +85,9 @@ pub async fn keep_fresh(db: &Db, cache: &ResultsCache) -> Result<(), AppError> {
     for (experiment_id, slot) in cache.kept() {
         let running = experiments.iter().find(|e| e.id == experiment_id && e.status == Status::Running);
         let Some(experiment) = running else { continue };
-        let metrics = attached_metrics(db, experiment).await?;
         let mut data = slot.lock().await;
         if data.is_some() {
+            let metrics = attached_metrics(db, experiment).await?;
             up_to_date(&mut data, db, experiment, &metrics).await?;
         }
     }
@@ -263,18 +263,13 @@ impl ExperimentData {
             }
             reread.insert(person);
         }
-        let (Some(since), false) = (self.since, reread.is_empty()) else {
-            self.read_at = read_at;
-            if regroup {
-                self.regroup();
-            }
-            return Ok(true);
-        };
-        let reread: Vec<i64> = reread.into_iter().collect();
-        for people in reread.chunks(store::MAX_LISTED) {
-            let mut fresh = activity(db, People::Listed(people), since, &self.needs).await?;
-            for person in people {
-                self.activity.insert(*person, fresh.remove(person).unwrap_or_default());
+        if let Some(since) = self.since {
+            let reread: Vec<i64> = reread.into_iter().collect();
+            for people in reread.chunks(store::MAX_LISTED) {
+                let mut fresh = activity(db, People::Listed(people), since, &self.needs).await?;
+                for person in people {
+                    self.activity.insert(*person, fresh.remove(person).unwrap_or_default());
+                }
             }
         }
         if moved {
@@ -282,7 +277,9 @@ impl ExperimentData {
             let people: HashSet<i64> = self.exposed.values().filter_map(|u| u.person).collect();
             self.activity.retain(|person, _| people.contains(person));
         }
-        self.regroup();
+        if regroup {
+            self.regroup();
+        }
         self.read_at = read_at;
         Ok(true)
     }
@@ -324,14 +321,8 @@ fn analyse(
     // Each unit with its person's activity, looked up once for every metric and segment.
     let everyone: Vec<(&ExposedUnit, &Activity)> =
         units.iter().map(|unit| (unit, unit.person.and_then(|p| data.activity.get(&p)).unwrap_or(&nothing))).collect();
-    let analyse_units = |units: &[(&ExposedUnit, &Activity)]| -> Analysis {
-        let mut exposures = vec![0u64; variations.len()];
-        for (unit, _) in units {
-            exposures[unit.variation] += 1;
-        }
-        let values: Vec<MetricValues> =
-            map_in_parallel(metrics, |(spec, role)| metric_values(spec, *role, units, variations.len(), data.read_at));
-        analyze(&variations, &exposures, &weights, &values, &settings, cuped)
+    let analyse_units = |units: &[(&ExposedUnit, &Activity)]| {
+        analyse_units(units, metrics, &variations, &weights, &settings, cuped, data.read_at)
     };
     let analysis = analyse_units(&everyone);
     let attributes: Vec<String> = match breakdowns {
@@ -385,7 +376,7 @@ fn timeline(
     cuped: bool,
     through: DateTime<Utc>,
 ) -> Option<Timeline> {
-    let (spec, role) = metrics.iter().find(|(_, role)| *role == MetricRole::Primary).or(metrics.first())?;
+    let primary = metrics.iter().find(|(_, role)| *role == MetricRole::Primary).or(metrics.first())?;
     let first = everyone.iter().map(|(unit, _)| unit.exposed_at).min()?;
     // One metric alone: no family to correct for.
     let settings = AnalysisSettings { correction: Correction::None, ..*settings };
@@ -394,12 +385,8 @@ fn timeline(
         .map(|at| {
             let so_far: Vec<(&ExposedUnit, &Activity)> =
                 everyone.iter().copied().filter(|(unit, _)| unit.exposed_at <= at).collect();
-            let mut exposures = vec![0u64; variations.len()];
-            for (unit, _) in &so_far {
-                exposures[unit.variation] += 1;
-            }
-            let values = metric_values(spec, *role, &so_far, variations.len(), at);
-            let analysis = analyze(variations, &exposures, weights, &[values], &settings, cuped);
+            let analysis =
+                analyse_units(&so_far, std::slice::from_ref(primary), variations, weights, &settings, cuped, at);
             let lifts = analysis.metrics[0]
                 .variations
                 .iter()
@@ -409,7 +396,26 @@ fn timeline(
             TimelinePoint { at, units: so_far.len() as u64, lifts }
         })
         .collect();
-    Some(Timeline { metric: spec.key.clone(), variations: variations[1..].to_vec(), points })
+    Some(Timeline { metric: primary.0.key.clone(), variations: variations[1..].to_vec(), points })
+}
+
+/// The analysis of `units` on `metrics`, counting what they did up to `data_through`.
+fn analyse_units(
+    units: &[(&ExposedUnit, &Activity)],
+    metrics: &[(MetricSpec, MetricRole)],
+    variations: &[String],
+    weights: &[f64],
+    settings: &AnalysisSettings,
+    cuped: bool,
+    data_through: DateTime<Utc>,
+) -> Analysis {
+    let mut exposures = vec![0u64; variations.len()];
+    for (unit, _) in units {
+        exposures[unit.variation] += 1;
+    }
+    let values: Vec<MetricValues> =
+        map_in_parallel(metrics, |(spec, role)| metric_values(spec, *role, units, variations.len(), data_through));
+    analyze(variations, &exposures, weights, &values, settings, cuped)
 }
 
 /// The exposure attributes that split the units into 2 to `MAX_SEGMENTS` groups, sorted by name.
