@@ -280,7 +280,8 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             })
             .collect();
         let keep: Vec<usize> = fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Keep { .. })).map(|(i, _)| i).collect();
-        let mut stored: HashSet<(String, String)> = HashSet::new();
+        // Message ids newly stored, by source.
+        let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
         for chunk in keep.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, previous_id, \
@@ -309,7 +310,9 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             });
             query.push(" ON CONFLICT (source, message_id) DO NOTHING RETURNING source, message_id");
             let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            stored.extend(rows);
+            for (source, message_id) in rows {
+                stored.entry(source).or_default().insert(message_id);
+            }
         }
 
         // 4. Fold the new events into orders, profiles, signal states and counters.
@@ -339,7 +342,8 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                     count(*submission, "duplicates", 1);
                 }
                 Fate::Keep { profile } => {
-                    if !stored.contains(&(submissions[*submission].source.clone(), event.message_id.clone())) {
+                    let source = &submissions[*submission].source;
+                    if !stored.get(source).is_some_and(|ids| ids.contains(&event.message_id)) {
                         outcome.duplicates += 1;
                         count(*submission, "duplicates", 1);
                         continue;
