@@ -4,9 +4,9 @@
 //! the real intentlab server with 20 running experiments — targeting, namespaces, payloads — on a temporary SQLite
 //! database, exposure logging on, plus the baseline, an axum handler that parses the same JSON body and returns a
 //! fixed JSON answer of similar size), and as the load generator (keep-alive HTTP/1.1 connections driven by hyper's
-//! connection-level client, requests cycling through 50 000 units, so most are returning visitors, as in a shop). With two or more cores the server is pinned
-//! to the first and the generator to the second, so neither measures the other's scheduling. Both targets are
-//! measured alternately:
+//! connection-level client, requests cycling through 50 000 returning units, each visited and exposed once before
+//! anything is measured, as in a shop). With two or more cores the server is pinned to the first and the generator
+//! to the second, so neither measures the other's scheduling. Both targets are measured alternately:
 //! 1. maximum throughput: closed loop, `CONCURRENCY` clients, `SECONDS` per round, best of `ROUNDS`;
 //! 2. latency at half of intentlab's maximum: open loop at a fixed rate (a pacing thread releases requests to
 //!    whichever connection is free), latency measured from each request's scheduled time (so a stalled server is
@@ -115,7 +115,7 @@ async fn generate_load(core: Option<usize>) -> anyhow::Result<()> {
         None => println!("one core: server and load generator share it"),
     }
 
-    // Every unit's first visit queues its exposures (about 14 of the 20 experiments take it); the workload is
+    // Every unit's first visit queues its exposures (about 10 of the 20 experiments take it); the workload is
     // returning visitors, so visit each unit until a whole pass goes by without an exposure shed, and let the
     // exposure writer catch up.
     println!("warming up: every unit visits until its exposures are written…");
