@@ -81,8 +81,12 @@ pub(crate) async fn compute(
 /// API's share of the machine.
 pub async fn keep_fresh(db: &Db, cache: &ResultsCache) -> Result<(), AppError> {
     cache.forget_idle();
+    let kept = cache.kept();
+    if kept.is_empty() {
+        return Ok(());
+    }
     let experiments = crate::storage::experiments::list(db).await?;
-    for (experiment_id, slot) in cache.kept() {
+    for (experiment_id, slot) in kept {
         let running = experiments.iter().find(|e| e.id == experiment_id && e.status == Status::Running);
         let Some(experiment) = running else { continue };
         let mut data = slot.lock().await;
@@ -321,10 +325,10 @@ fn analyse(
     // Each unit with its person's activity, looked up once for every metric and segment.
     let everyone: Vec<(&ExposedUnit, &Activity)> =
         units.iter().map(|unit| (unit, unit.person.and_then(|p| data.activity.get(&p)).unwrap_or(&nothing))).collect();
-    let analyse_units = |units: &[(&ExposedUnit, &Activity)]| {
+    let analysis_of = |units: &[(&ExposedUnit, &Activity)]| {
         analyse_units(units, metrics, &variations, &weights, &settings, cuped, data.read_at)
     };
-    let analysis = analyse_units(&everyone);
+    let analysis = analysis_of(&everyone);
     let attributes: Vec<String> = match breakdowns {
         Breakdowns::Only(attributes) => attributes.into_iter().map(str::to_string).collect(),
         Breakdowns::Every => segment_attributes(units),
@@ -341,7 +345,7 @@ fn analyse(
             let values: Vec<SegmentResult> = groups
                 .into_iter()
                 .take(MAX_SEGMENTS)
-                .map(|(value, units)| SegmentResult { value, analysis: analyse_units(&units) })
+                .map(|(value, units)| SegmentResult { value, analysis: analysis_of(&units) })
                 .collect();
             SegmentBreakdown { heterogeneity: heterogeneity(&values, &variations), attribute, values }
         })

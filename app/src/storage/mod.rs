@@ -195,13 +195,24 @@ where
     DB: sqlx::Database,
     T: sqlx::Encode<'q, DB> + sqlx::Type<DB> + Copy + 'q,
 {
-    let mut query = sqlx::QueryBuilder::new(format!("{select} IN ("));
+    let mut query = sqlx::QueryBuilder::new(format!("{select} IN "));
+    push_list(&mut query, values.iter().copied());
+    query
+}
+
+/// Appends `($1, $2, …)` binding `values`, the list of an `IN`; callers pass at least one value (`IN ()` is not
+/// SQL).
+pub(crate) fn push_list<'q, DB, T>(query: &mut sqlx::QueryBuilder<'q, DB>, values: impl IntoIterator<Item = T>)
+where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'q,
+{
+    query.push("(");
     let mut list = query.separated(", ");
     for value in values {
-        list.push_bind(*value);
+        list.push_bind(value);
     }
     query.push(")");
-    query
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {

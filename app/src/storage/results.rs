@@ -1,7 +1,7 @@
 //! What an experiment's results are computed from: its exposures (with the profile each unit belongs to) and
 //! the orders and events of the exposed profiles — all of them, or only what changed since a moment.
 
-use super::{on_pool, Backend, Db};
+use super::{on_pool, push_list, Backend, Db};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -78,16 +78,13 @@ impl People<'_> {
                 query.push_bind(experiment_id).push(")");
             }
             People::Listed(profiles) => {
-                query.push("profile_id IN (");
-                let mut list = query.separated(", ");
-                for profile in profiles {
-                    list.push_bind(*profile);
-                }
-                // `IN ()` is not SQL; no profile has id 0 or less.
+                query.push("profile_id IN ");
                 if profiles.is_empty() {
-                    list.push("0");
+                    // `IN ()` is not SQL; no profile has id 0 or less.
+                    query.push("(0)");
+                } else {
+                    push_list(query, profiles.iter().copied());
                 }
-                query.push(")");
             }
         }
     }
@@ -152,12 +149,8 @@ pub async fn events(
         people.push_condition(&mut query);
         query.push(" AND type IN ('track', 'page', 'screen') AND (");
         if !filter.names.is_empty() {
-            query.push("event IN (");
-            let mut names = query.separated(", ");
-            for name in &filter.names {
-                names.push_bind(name);
-            }
-            query.push(")");
+            query.push("event IN ");
+            push_list(&mut query, &filter.names);
         }
         if filter.views {
             query.push(if filter.names.is_empty() { "" } else { " OR " }).push("type IN ('page', 'screen')");
