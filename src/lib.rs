@@ -6,7 +6,9 @@
 
 /// The server allocates and frees many small objects per request (JSON values, rows, strings); glibc's allocator
 /// spent a fifth of the ingest pipeline's CPU on that, mimalloc a fraction of it. Declared in the library so the
-/// server binary, the integration tests and the benchmarks all run on it.
+/// server binary, the integration tests and the benchmarks all run on it. With the `override` feature mimalloc
+/// also serves `malloc`/`free` for C code: the bundled SQLite copies every bound value and builds every record
+/// on the heap, and glibc's allocator was a fifth of the ingest writer thread.
 #[cfg(feature = "ssr")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

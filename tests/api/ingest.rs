@@ -73,6 +73,29 @@ async fn valid_events_are_stored_even_when_others_in_the_batch_are_rejected_and_
     assert_eq!(stats["rejected"]["missing_message_id"], 2);
     assert_eq!(stats["rejected"]["invalid_timestamp"], 2);
     assert_eq!(stats["sources"].as_object().unwrap().len(), 1);
+
+    // A retry that also carries new events: only the new ones are stored and counted, however the stored ones are
+    // interleaved with them.
+    let mixed = json!([
+        track("m5", "anon-1", "Product Viewed", json!({"sku": "S2"})),
+        track("m1", "anon-1", "Product Viewed", json!({"sku": "S1"})),
+        track("m6", "anon-2", "Product Added", json!({"sku": "S2"})),
+        track("m4", "anon-1", "Product Added", json!({"sku": "S1"})),
+    ]);
+    let body = ingest_ok(&app, &key, mixed.clone()).await;
+    assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(2), Some(2)), "{body}");
+    let ids = |timeline: Value| -> Vec<String> {
+        let mut ids: Vec<String> =
+            timeline["events"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap().into()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(get_json(&app, &key, "/api/v1/profiles/anon-1/events").await), ["m1", "m4", "m5"]);
+    assert_eq!(ids(get_json(&app, &key, "/api/v1/profiles/anon-2/events").await), ["m6"]);
+    // Message ids are unique per source: another key's events with the same ids are new.
+    let other = app.api_key("ingest").await;
+    let body = ingest_ok(&app, &other, mixed).await;
+    assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(4), Some(0)), "{body}");
 }
 
 #[tokio::test]

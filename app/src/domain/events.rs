@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Largest accepted event, serialized (Segment's limit).
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
@@ -116,7 +117,8 @@ pub struct Event {
     pub channel: String,
     pub properties: Map<String, Value>,
     pub traits: Map<String, Value>,
-    pub context: Value,
+    /// Shared by the events of a batch that came with the same context (see [`Normalizer`]).
+    pub context: Arc<Value>,
     pub consent: Consent,
 }
 
@@ -160,108 +162,178 @@ pub fn normalize(
     defaults: &BatchDefaults,
     received_at: DateTime<Utc>,
 ) -> Result<Event, Rejection> {
-    normalize_inner(raw, dialect, defaults, received_at).map_err(|(code, message)| Rejection { index, code, message })
+    Normalizer::new(dialect, defaults, received_at).normalize(index, raw)
 }
 
-fn normalize_inner(
-    raw: &Value,
+/// Normalizes the events of one batch. A batch usually comes from one device, and its events repeat the same
+/// context: when an event's raw context (and what else its normalized context depends on) equals the previous
+/// event's, the normalized context is shared instead of derived again.
+pub struct Normalizer<'a> {
     dialect: Dialect,
-    defaults: &BatchDefaults,
+    defaults: &'a BatchDefaults,
     received_at: DateTime<Utc>,
-) -> Result<Event, (&'static str, String)> {
-    let object = raw.as_object().ok_or_else(|| reject("invalid_event", "an event must be a JSON object"))?;
-    let size = serde_json::to_string(raw).map(|s| s.len()).unwrap_or(usize::MAX);
-    if size > MAX_EVENT_BYTES {
-        return Err(reject(
-            "event_too_large",
-            format!("the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted"),
-        ));
-    }
-    let field = |names: &[&str]| names.iter().find_map(|name| object.get(*name)).filter(|v| !v.is_null());
+    previous: Option<ContextMemo>,
+}
 
-    let kind_text = field(&["type"]).and_then(Value::as_str).unwrap_or(match dialect {
-        Dialect::Native => "",
-        Dialect::Segment => "track",
-    });
-    let kind = EventType::parse(kind_text).ok_or_else(|| {
-        reject(
-            "invalid_type",
-            format!("unknown event type '{kind_text}': expected track, page, screen, identify or alias"),
-        )
-    })?;
+struct ContextMemo {
+    kind: EventType,
+    raw_context: Option<Value>,
+    /// Page and screen calls also take page fields from their properties.
+    view_properties: Option<Value>,
+    context: Arc<Value>,
+    channel: String,
+    consent: Consent,
+}
 
-    let user_id = id_field(field(&["user_id", "userId"]), "user_id")?;
-    let anonymous_id = id_field(field(&["anonymous_id", "anonymousId"]), "anonymous_id")?;
-    let previous_id = id_field(field(&["previous_id", "previousId"]), "previous_id")?;
-    if user_id.is_none() && anonymous_id.is_none() {
-        return Err(reject("missing_identity", "an event needs a user_id or an anonymous_id"));
-    }
-    if kind == EventType::Alias && (user_id.is_none() || previous_id.is_none()) {
-        return Err(reject("missing_identity", "an alias needs both user_id and previous_id"));
+impl<'a> Normalizer<'a> {
+    pub fn new(dialect: Dialect, defaults: &'a BatchDefaults, received_at: DateTime<Utc>) -> Self {
+        Normalizer { dialect, defaults, received_at, previous: None }
     }
 
-    let event = match kind {
-        EventType::Track => {
-            let name = field(&["event"]).and_then(Value::as_str).map(str::trim).unwrap_or_default();
-            if name.is_empty() {
-                return Err(reject("missing_event_name", "a track event needs a non-empty 'event' name"));
-            }
-            Some(bounded_text(name, "event", MAX_NAME_CHARS)?)
-        }
-        EventType::Page | EventType::Screen => field(&["name", "event"])
-            .and_then(Value::as_str)
-            .map(|n| bounded_text(n.trim(), "name", MAX_NAME_CHARS))
-            .transpose()?
-            .filter(|n| !n.is_empty()),
-        EventType::Identify | EventType::Alias => None,
-    };
+    /// Normalizes one raw event; `index` is its position in the batch.
+    pub fn normalize(&mut self, index: usize, raw: &Value) -> Result<Event, Rejection> {
+        self.normalize_inner(raw).map_err(|(code, message)| Rejection { index, code, message })
+    }
 
-    let properties = object_field(field(&["properties"]), "properties")?;
-    let mut traits = object_field(field(&["traits"]), "traits")?;
-    let mut context = defaults.context.clone().unwrap_or_default();
-    context.extend(object_field(field(&["context"]), "context")?);
-
-    let timestamp = time_field(field(&["timestamp", "originalTimestamp", "original_timestamp"]), "timestamp")?;
-    let sent_at = time_field(field(&["sent_at", "sentAt"]).or(defaults.sent_at.as_ref()), "sent_at")?;
-    let timestamp = corrected_time(timestamp, sent_at, received_at)?;
-
-    let message_id = match id_field(field(&["message_id", "messageId"]), "message_id")? {
-        Some(id) => id,
-        None if dialect == Dialect::Segment => content_id(raw),
-        None => {
+    fn normalize_inner(&mut self, raw: &Value) -> Result<Event, (&'static str, String)> {
+        let (dialect, defaults, received_at) = (self.dialect, self.defaults, self.received_at);
+        let object = raw.as_object().ok_or_else(|| reject("invalid_event", "an event must be a JSON object"))?;
+        let size = serialized_size(raw);
+        if size > MAX_EVENT_BYTES {
             return Err(reject(
-                "missing_message_id",
-                "every event needs a message_id, so that retries are not counted twice",
-            ))
+                "event_too_large",
+                format!("the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted"),
+            ));
         }
-    };
+        let field = |names: &[&str]| names.iter().find_map(|name| object.get(*name)).filter(|v| !v.is_null());
 
-    if kind == EventType::Identify {
-        // RudderStack's SDKs (and some Segment libraries) send identify traits in `context.traits`; traits at the
-        // top level win where both name the same trait.
-        if let Some(Value::Object(context_traits)) = context.get("traits") {
-            for (name, value) in context_traits {
-                traits.entry(name.clone()).or_insert_with(|| value.clone());
+        let kind_text = field(&["type"]).and_then(Value::as_str).unwrap_or(match dialect {
+            Dialect::Native => "",
+            Dialect::Segment => "track",
+        });
+        let kind = EventType::parse(kind_text).ok_or_else(|| {
+            reject(
+                "invalid_type",
+                format!("unknown event type '{kind_text}': expected track, page, screen, identify or alias"),
+            )
+        })?;
+
+        let user_id = id_field(field(&["user_id", "userId"]), "user_id")?;
+        let anonymous_id = id_field(field(&["anonymous_id", "anonymousId"]), "anonymous_id")?;
+        let previous_id = id_field(field(&["previous_id", "previousId"]), "previous_id")?;
+        if user_id.is_none() && anonymous_id.is_none() {
+            return Err(reject("missing_identity", "an event needs a user_id or an anonymous_id"));
+        }
+        if kind == EventType::Alias && (user_id.is_none() || previous_id.is_none()) {
+            return Err(reject("missing_identity", "an alias needs both user_id and previous_id"));
+        }
+
+        let event = match kind {
+            EventType::Track => {
+                let name = field(&["event"]).and_then(Value::as_str).map(str::trim).unwrap_or_default();
+                if name.is_empty() {
+                    return Err(reject("missing_event_name", "a track event needs a non-empty 'event' name"));
+                }
+                Some(bounded_text(name, "event", MAX_NAME_CHARS)?)
             }
+            EventType::Page | EventType::Screen => field(&["name", "event"])
+                .and_then(Value::as_str)
+                .map(|n| bounded_text(n.trim(), "name", MAX_NAME_CHARS))
+                .transpose()?
+                .filter(|n| !n.is_empty()),
+            EventType::Identify | EventType::Alias => None,
+        };
+
+        let properties = object_field(field(&["properties"]), "properties")?;
+        let mut traits = object_field(field(&["traits"]), "traits")?;
+        let raw_context = field(&["context"]);
+        let view_properties = if kind.is_view() { field(&["properties"]) } else { None };
+        let reusable = self.previous.as_ref().filter(|previous| {
+            // Identify calls also read traits from the context.
+            kind != EventType::Identify
+                && previous.kind == kind
+                && previous.raw_context.as_ref() == raw_context
+                && previous.view_properties.as_ref() == view_properties
+        });
+        let (context, channel, consent) = match reusable {
+            Some(previous) => (previous.context.clone(), previous.channel.clone(), previous.consent.clone()),
+            None => {
+                let mut context = defaults.context.clone().unwrap_or_default();
+                context.extend(object_field(raw_context, "context")?);
+                if kind == EventType::Identify {
+                    // RudderStack's SDKs (and some Segment libraries) send identify traits in `context.traits`;
+                    // traits at the top level win where both name the same trait.
+                    if let Some(Value::Object(context_traits)) = context.get("traits") {
+                        for (name, value) in context_traits {
+                            traits.entry(name.clone()).or_insert_with(|| value.clone());
+                        }
+                    }
+                }
+                let consent = Consent::parse(context.get("consent"));
+                let (context, channel) = normalize_context(&context, &properties, kind);
+                let context = Arc::new(context);
+                self.previous = Some(ContextMemo {
+                    kind,
+                    raw_context: raw_context.cloned(),
+                    view_properties: view_properties.cloned(),
+                    context: context.clone(),
+                    channel: channel.clone(),
+                    consent: consent.clone(),
+                });
+                (context, channel, consent)
+            }
+        };
+
+        let timestamp = time_field(field(&["timestamp", "originalTimestamp", "original_timestamp"]), "timestamp")?;
+        let sent_at = time_field(field(&["sent_at", "sentAt"]).or(defaults.sent_at.as_ref()), "sent_at")?;
+        let timestamp = corrected_time(timestamp, sent_at, received_at)?;
+
+        let message_id = match id_field(field(&["message_id", "messageId"]), "message_id")? {
+            Some(id) => id,
+            None if dialect == Dialect::Segment => content_id(raw),
+            None => {
+                return Err(reject(
+                    "missing_message_id",
+                    "every event needs a message_id, so that retries are not counted twice",
+                ))
+            }
+        };
+
+        Ok(Event {
+            message_id,
+            kind,
+            event,
+            user_id,
+            anonymous_id,
+            previous_id,
+            timestamp,
+            received_at,
+            channel,
+            properties,
+            traits,
+            context,
+            consent,
+        })
+    }
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn serialized_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
-    let consent = Consent::parse(context.get("consent"));
-    let (context, channel) = normalize_context(&context, &properties, kind);
-    Ok(Event {
-        message_id,
-        kind,
-        event,
-        user_id,
-        anonymous_id,
-        previous_id,
-        timestamp,
-        received_at,
-        channel,
-        properties,
-        traits,
-        context,
-        consent,
-    })
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Event time with the sender's clock skew removed: `received_at − (sent_at − timestamp)`. The device measured
@@ -684,6 +756,12 @@ mod tests {
     }
 
     #[test]
+    fn the_size_limit_counts_the_compact_json_text() {
+        let raw = json!({"message_id": "m", "properties": {"name": "Jürgen \"J\" Ötzi", "n": [1.5, null, true]}});
+        assert_eq!(serialized_size(&raw), serde_json::to_string(&raw).unwrap().len());
+    }
+
+    #[test]
     fn segment_spelling_and_batch_defaults_are_understood() {
         let defaults = BatchDefaults {
             sent_at: Some(json!("2026-11-25T12:10:00Z")),
@@ -702,6 +780,39 @@ mod tests {
         assert_eq!(again.message_id, event.message_id);
         assert_eq!(event.context["library"]["name"], "analytics-python");
         assert_eq!(event.channel, "server");
+    }
+
+    #[test]
+    fn events_of_a_batch_share_a_repeated_context_and_only_that() {
+        let defaults = BatchDefaults::default();
+        let mut normalizer = Normalizer::new(Dialect::Native, &defaults, at("2026-11-25T12:00:00Z"));
+        let mut next = |raw: Value| normalizer.normalize(0, &raw).unwrap();
+        let context = json!({"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0", "locale": "de-DE"});
+        let track = |id: &str, context: &Value| json!({"message_id": id, "type": "track", "event": "X", "anonymous_id": "a", "context": context});
+        let first = next(track("1", &context));
+        let second = next(track("2", &context));
+        assert!(Arc::ptr_eq(&first.context, &second.context));
+        assert_eq!(first.channel, second.channel);
+
+        let mut other = context.clone();
+        other["campaign"] = json!({"medium": "email"});
+        let third = next(track("3", &other));
+        assert!(!Arc::ptr_eq(&second.context, &third.context));
+        assert_eq!((second.channel.as_str(), third.channel.as_str()), ("web", "email"));
+
+        // A page call's context also depends on its properties, and on being a page call.
+        let page = |id: &str, path: &str| json!({"message_id": id, "type": "page", "anonymous_id": "a", "context": other, "properties": {"path": path}});
+        let (p1, p2) = (next(page("4", "/a")), next(page("5", "/b")));
+        assert!(!Arc::ptr_eq(&third.context, &p1.context));
+        assert_eq!(
+            (p1.context["page"]["path"].as_str(), p2.context["page"]["path"].as_str()),
+            (Some("/a"), Some("/b"))
+        );
+
+        // Identify calls take traits from their context every time.
+        let identify = |id: &str| json!({"message_id": id, "type": "identify", "user_id": "u", "context": {"traits": {"plan": "gold"}}});
+        assert_eq!(next(identify("6")).traits["plan"], "gold");
+        assert_eq!(next(identify("7")).traits["plan"], "gold");
     }
 
     #[test]

@@ -117,23 +117,32 @@ impl Ingestor {
             tracing::error!("the ingest writer is already running");
             return;
         };
+        let own = db
+            .single_connection()
+            .await
+            .inspect_err(|err| tracing::warn!(%err, "the ingest writer shares the pool: no connection of its own"))
+            .ok();
+        let db = own.as_ref().unwrap_or(&db);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 biased;
                 job = receiver.recv() => match job {
-                    Some(first) => self.commit_group(&db, collect_group(first, &mut receiver)).await,
+                    Some(first) => self.commit_group(db, collect_group(first, &mut receiver)).await,
                     None => break,
                 },
                 _ = &mut stop => {
                     // Requests have finished (the server stops jobs after draining them): commit the rest.
                     receiver.close();
                     while let Some(first) = receiver.recv().await {
-                        self.commit_group(&db, collect_group(first, &mut receiver)).await;
+                        self.commit_group(db, collect_group(first, &mut receiver)).await;
                     }
                     break;
                 }
             }
+        }
+        if let Some(own) = own {
+            own.close().await;
         }
     }
 
@@ -225,9 +234,10 @@ pub async fn ingest(
     let received_at = Utc::now();
     let mut submission = Submission { source: source_of(caller), received_at, ..Default::default() };
     let mut rejected = Vec::new();
+    let mut normalizer = events::Normalizer::new(dialect, defaults, received_at);
     for (index, value) in raw.iter().enumerate() {
         let enriched = state.geoip.as_ref().and_then(|geo| geo.enrich(value));
-        match events::normalize(index, enriched.as_ref().unwrap_or(value), dialect, defaults, received_at) {
+        match normalizer.normalize(index, enriched.as_ref().unwrap_or(value)) {
             Ok(event) => submission.events.push(event),
             Err(rejection) => {
                 submission.rejected.push(rejection.code);

@@ -14,9 +14,12 @@ use crate::domain::signals::{self, Library, Occurrence, Order, SignalState};
 use crate::error::AppError;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Map;
 use sqlx::types::Json;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// The events of one request, already validated.
 #[derive(Debug, Default)]
@@ -280,8 +283,17 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             })
             .collect();
         let keep: Vec<usize> = fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Keep { .. })).map(|(i, _)| i).collect();
-        // Message ids newly stored, by source.
-        let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
+        // Events of a batch share their normalized context when they repeat it: serialized once, stored per event.
+        // Keyed by the shared value's address.
+        let context_key = |event: &Event| Arc::as_ptr(&event.context) as usize;
+        let mut contexts: HashMap<usize, Box<RawValue>> = HashMap::new();
+        for &i in &keep {
+            let context = &events[i].1.context;
+            if let Entry::Vacant(entry) = contexts.entry(context_key(events[i].1)) {
+                entry.insert(serde_json::value::to_raw_value(&**context).map_err(|e| AppError::internal(e.to_string()))?);
+            }
+        }
+        let mut is_new = vec![false; events.len()];
         for chunk in keep.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, previous_id, \
@@ -304,14 +316,29 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                     .push_bind(&event.channel)
                     .push_bind(Json(&event.properties))
                     .push_bind(Json(&event.traits))
-                    .push_bind(Json(&event.context))
+                    .push_bind(Json(&contexts[&context_key(event)]))
                     .push_bind(Json(&event.consent))
                     .push_bind((!problems.is_empty()).then_some(Json(problems)));
             });
-            query.push(" ON CONFLICT (source, message_id) DO NOTHING RETURNING source, message_id");
-            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            for (source, message_id) in rows {
-                stored.entry(source).or_default().insert(message_id);
+            query.push(" ON CONFLICT (source, message_id) DO NOTHING");
+            let inserted = query.build().execute(&mut *tx).await?.rows_affected();
+            if inserted == chunk.len() as u64 {
+                chunk.iter().for_each(|&i| is_new[i] = true);
+            } else if inserted > 0 {
+                // Some were stored before (retries). The database does not say which without returning a row per
+                // event, so this rare case reads back the rows just inserted: they are the newest of the table,
+                // since ids only grow and this transaction is the only one inserting events (the write lock on
+                // SQLite, INGEST_LOCK on PostgreSQL).
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT source, message_id FROM events ORDER BY id DESC LIMIT $1")
+                        .bind(inserted as i64)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let fresh: HashSet<(&str, &str)> = rows.iter().map(|(s, m)| (s.as_str(), m.as_str())).collect();
+                for &i in chunk {
+                    let (submission, event) = events[i];
+                    is_new[i] = fresh.contains(&(submissions[submission].source.as_str(), event.message_id.as_str()));
+                }
             }
         }
 
@@ -342,8 +369,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                     count(*submission, "duplicates", 1);
                 }
                 Fate::Keep { profile } => {
-                    let source = &submissions[*submission].source;
-                    if !stored.get(source).is_some_and(|ids| ids.contains(&event.message_id)) {
+                    if !is_new[i] {
                         outcome.duplicates += 1;
                         count(*submission, "duplicates", 1);
                         continue;

@@ -147,6 +147,30 @@ impl Db {
         }
     }
 
+    /// A pool of one connection to the same database, for a writer that runs all the time. SQLite drops a
+    /// connection's whole page cache when another connection wrote since its last transaction, and the shared
+    /// pool hands out its connections in turn: the ingest writer re-read the indexes it updates through the kernel
+    /// for most groups it committed. One connection of its own keeps them cached (and its statements prepared).
+    pub async fn single_connection(&self) -> Result<Db, sqlx::Error> {
+        let timeout = Duration::from_secs(5);
+        Ok(match self {
+            Db::Sqlite(pool) => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .connect_with((*pool.connect_options()).clone())
+                    .await?,
+            ),
+            Db::Postgres(pool) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(timeout)
+                    .connect_with((*pool.connect_options()).clone())
+                    .await?,
+            ),
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
