@@ -293,51 +293,40 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 entry.insert(serde_json::value::to_raw_value(&**context).map_err(|e| AppError::internal(e.to_string()))?);
             }
         }
-        let mut is_new = vec![false; events.len()];
-        for chunk in keep.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, previous_id, \
-                 timestamp, received_at, channel, properties, traits, context, consent, schema_violations) ",
-            );
-            query.push_values(chunk, |mut row, &i| {
+        let rows: Vec<EventRow> = keep
+            .iter()
+            .map(|&i| {
                 let (submission, event) = events[i];
                 let Fate::Keep { profile } = fates[i] else { unreachable!("only kept events are inserted") };
-                let problems = &checks[i].0;
-                row.push_bind(&submissions[submission].source)
-                    .push_bind(&event.message_id)
-                    .push_bind(profile)
-                    .push_bind(event.kind.as_str())
-                    .push_bind(&event.event)
-                    .push_bind(&event.user_id)
-                    .push_bind(&event.anonymous_id)
-                    .push_bind(&event.previous_id)
-                    .push_bind(event.timestamp)
-                    .push_bind(event.received_at)
-                    .push_bind(&event.channel)
-                    .push_bind(Json(&event.properties))
-                    .push_bind(Json(&event.traits))
-                    .push_bind(Json(&contexts[&context_key(event)]))
-                    .push_bind(Json(&event.consent))
-                    .push_bind((!problems.is_empty()).then_some(Json(problems)));
-            });
-            query.push(" ON CONFLICT (source, message_id) DO NOTHING");
-            let inserted = query.build().execute(&mut *tx).await?.rows_affected();
+                EventRow {
+                    index: i,
+                    source: &submissions[submission].source,
+                    profile,
+                    event,
+                    context: &contexts[&context_key(event)],
+                    problems: &checks[i].0,
+                }
+            })
+            .collect();
+        let mut is_new = vec![false; events.len()];
+        let per_statement = if is_postgres { keep.len().max(1) } else { ROWS_PER_STATEMENT };
+        for chunk in rows.chunks(per_statement) {
+            let inserted = tx.insert_events(chunk).await?;
             if inserted == chunk.len() as u64 {
-                chunk.iter().for_each(|&i| is_new[i] = true);
+                chunk.iter().for_each(|row| is_new[row.index] = true);
             } else if inserted > 0 {
                 // Some were stored before (retries). The database does not say which without returning a row per
                 // event, so this rare case reads back the rows just inserted: they are the newest of the table,
                 // since ids only grow and this transaction is the only one inserting events (the write lock on
                 // SQLite, INGEST_LOCK on PostgreSQL).
-                let rows: Vec<(String, String)> =
+                let newest: Vec<(String, String)> =
                     sqlx::query_as("SELECT source, message_id FROM events ORDER BY id DESC LIMIT $1")
                         .bind(inserted as i64)
                         .fetch_all(&mut *tx)
                         .await?;
-                let fresh: HashSet<(&str, &str)> = rows.iter().map(|(s, m)| (s.as_str(), m.as_str())).collect();
-                for &i in chunk {
-                    let (submission, event) = events[i];
-                    is_new[i] = fresh.contains(&(submissions[submission].source.as_str(), event.message_id.as_str()));
+                let fresh: HashSet<(&str, &str)> = newest.iter().map(|(s, m)| (s.as_str(), m.as_str())).collect();
+                for row in chunk {
+                    is_new[row.index] = fresh.contains(&(row.source, row.event.message_id.as_str()));
                 }
             }
         }
@@ -547,6 +536,89 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         tx.commit().await?;
         Ok::<_, AppError>(outcomes)
     }.await)
+}
+
+/// One row of `events`.
+struct EventRow<'a> {
+    /// The event's position in the group.
+    index: usize,
+    source: &'a str,
+    profile: i64,
+    event: &'a Event,
+    context: &'a RawValue,
+    problems: &'a [String],
+}
+
+/// Stores events, skipping those already stored (same source and message id); answers how many were stored.
+trait InsertEvents {
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error>;
+}
+
+const INSERT_EVENTS: &str = "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, \
+     previous_id, timestamp, received_at, channel, properties, traits, context, consent, schema_violations) ";
+
+/// SQLite: a multi-row `VALUES` list (at most `ROWS_PER_STATEMENT` rows: SQLite limits bound parameters).
+impl InsertEvents for sqlx::SqliteConnection {
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
+        let mut query = sqlx::QueryBuilder::new(INSERT_EVENTS);
+        query.push_values(rows, |mut values, row| {
+            let event = row.event;
+            values
+                .push_bind(row.source)
+                .push_bind(&event.message_id)
+                .push_bind(row.profile)
+                .push_bind(event.kind.as_str())
+                .push_bind(&event.event)
+                .push_bind(&event.user_id)
+                .push_bind(&event.anonymous_id)
+                .push_bind(&event.previous_id)
+                .push_bind(event.timestamp)
+                .push_bind(event.received_at)
+                .push_bind(&event.channel)
+                .push_bind(Json(&event.properties))
+                .push_bind(Json(&event.traits))
+                .push_bind(Json(row.context))
+                .push_bind(Json(&event.consent))
+                .push_bind((!row.problems.is_empty()).then_some(Json(row.problems)));
+        });
+        query.push(" ON CONFLICT (source, message_id) DO NOTHING");
+        Ok(query.build().execute(self).await?.rows_affected())
+    }
+}
+
+/// PostgreSQL: one array per column, unnested into rows — sixteen parameters however many events, where a
+/// `VALUES` list has sixteen per event for the server to parse, plan and bind.
+impl InsertEvents for sqlx::PgConnection {
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
+        fn column<'r, T>(rows: &'r [EventRow<'_>], value: impl Fn(&'r EventRow<'_>) -> T) -> Vec<T> {
+            rows.iter().map(value).collect()
+        }
+        let sql = format!(
+            "{INSERT_EVENTS} SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::jsonb[], \
+             $13::jsonb[], $14::jsonb[], $15::jsonb[], $16::jsonb[]) ON CONFLICT (source, message_id) DO NOTHING"
+        );
+        let done = sqlx::query(&sql)
+            .bind(column(rows, |r| r.source))
+            .bind(column(rows, |r| r.event.message_id.as_str()))
+            .bind(column(rows, |r| r.profile))
+            .bind(column(rows, |r| r.event.kind.as_str()))
+            .bind(column(rows, |r| r.event.event.as_deref()))
+            .bind(column(rows, |r| r.event.user_id.as_deref()))
+            .bind(column(rows, |r| r.event.anonymous_id.as_deref()))
+            .bind(column(rows, |r| r.event.previous_id.as_deref()))
+            .bind(column(rows, |r| r.event.timestamp))
+            .bind(column(rows, |r| r.event.received_at))
+            .bind(column(rows, |r| r.event.channel.as_str()))
+            .bind(column(rows, |r| Json(&r.event.properties)))
+            .bind(column(rows, |r| Json(&r.event.traits)))
+            .bind(column(rows, |r| Json(r.context)))
+            .bind(column(rows, |r| Json(&r.event.consent)))
+            .bind(column(rows, |r| (!r.problems.is_empty()).then_some(Json(r.problems))))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// A multi-row upsert of per-profile signal states.
