@@ -24,7 +24,14 @@ const JOBS: &[Job] = &[
     Job { name: "prune-auth-records", period: Duration::from_secs(600), step: prune_auth_records },
     Job { name: "reload-configuration", period: Duration::from_secs(30), step: reload_configuration },
     Job { name: "refresh-results", period: Duration::from_secs(30), step: refresh_results },
+    Job { name: "checkpoint-wal", period: Duration::from_secs(1), step: checkpoint_wal },
 ];
+
+/// Copies SQLite's write-ahead log into the database file beside the ingest writer, which does not do it itself
+/// (see `Db::dedicated_writer`).
+fn checkpoint_wal(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
+    Box::pin(async move { Ok(state.db.checkpoint().await?) })
+}
 
 /// Keeps the results data of running experiments that someone reads current, so that results stay fresh and
 /// fast between visits.

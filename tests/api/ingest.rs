@@ -647,3 +647,31 @@ async fn with_a_geoip_database_locations_are_derived_from_the_ip_which_is_then_d
     );
     assert!(!timeline.to_string().contains("203.0.113.42"));
 }
+
+#[tokio::test]
+async fn sqlite_write_ahead_log_reaches_the_database_file_though_the_ingest_writer_never_checkpoints() {
+    let app = spawn_app().await;
+    let Some(path) = app.database_url.strip_prefix("sqlite://").map(std::path::PathBuf::from) else {
+        return; // PostgreSQL: no write-ahead log of ours to copy.
+    };
+    let key = app.api_key("ingest").await;
+    let before = std::fs::metadata(&path).unwrap().len();
+    let padding = "x".repeat(1000);
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..1000)
+            .map(|i| track(&format!("w{batch}-{i}"), &format!("anon-{i}"), "Product Viewed", json!({"note": padding})))
+            .collect();
+        ingest_ok(&app, &key, Value::Array(events)).await;
+    }
+    // Committed events first land in the log (several MB here, far below SQLite's own checkpoint threshold); the
+    // checkpoint job copies them into the database file within seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now = std::fs::metadata(&path).unwrap().len();
+        if now > before + 2_000_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the database file stayed at {now} bytes (from {before})");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

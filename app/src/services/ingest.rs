@@ -118,7 +118,7 @@ impl Ingestor {
             return;
         };
         let own = db
-            .single_connection()
+            .dedicated_writer()
             .await
             .inspect_err(|err| tracing::warn!(%err, "the ingest writer shares the pool: no connection of its own"))
             .ok();
