@@ -288,9 +288,9 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         let context_key = |event: &Event| Arc::as_ptr(&event.context) as usize;
         let mut contexts: HashMap<usize, Box<RawValue>> = HashMap::new();
         for &i in &keep {
-            let context = &events[i].1.context;
-            if let Entry::Vacant(entry) = contexts.entry(context_key(events[i].1)) {
-                entry.insert(serde_json::value::to_raw_value(&**context).map_err(|e| AppError::internal(e.to_string()))?);
+            let event = events[i].1;
+            if let Entry::Vacant(entry) = contexts.entry(context_key(event)) {
+                entry.insert(serde_json::value::to_raw_value(&*event.context).map_err(|e| AppError::internal(e.to_string()))?);
             }
         }
         let rows: Vec<EventRow> = keep
@@ -309,6 +309,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             })
             .collect();
         let mut is_new = vec![false; events.len()];
+        // PostgreSQL's arrays take any number of rows; SQLite's VALUES lists are bounded by its parameter limit.
         let per_statement = if is_postgres { keep.len().max(1) } else { ROWS_PER_STATEMENT };
         for chunk in rows.chunks(per_statement) {
             let inserted = tx.insert_events(chunk).await?;
