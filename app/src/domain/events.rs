@@ -100,10 +100,9 @@ impl Consent {
 }
 
 /// An accepted event, normalized.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub message_id: String,
-    #[serde(rename = "type")]
     pub kind: EventType,
     /// Track: the event name; page/screen: the page name, when given.
     pub event: Option<String>,

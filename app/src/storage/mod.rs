@@ -28,6 +28,9 @@ use std::time::Duration;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// How long a query waits for a free connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
@@ -91,7 +94,6 @@ pub fn redact_url(url: &str) -> String {
 impl Db {
     /// Opens a pool for `url`. SQLite files (and their directory) are created when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
-        let acquire_timeout = Duration::from_secs(5);
         match Backend::from_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)?
@@ -110,16 +112,17 @@ impl Db {
                     // indexes all over a large database, and with the small cache it re-read most pages through
                     // the kernel for every group it committed.
                     .pragma("cache_size", "-32768")
-                    // Checkpoint the WAL into the database every 40 MiB instead of every 4 MiB: index pages that
-                    // several ingest groups touch are copied once instead of once per group (10–15 % more rows
-                    // per second in a bare insert of events rows).
+                    // Connections of this pool checkpoint the WAL into the database every 40 MiB instead of every
+                    // 4 MiB (10–15 % more rows per second in a bare insert of events rows). The ingest writer's own
+                    // connection does not checkpoint at all; the `checkpoint-wal` job does, beside it (see
+                    // `dedicated_writer`), so this threshold is the fallback when that job falls behind.
                     .pragma("wal_autocheckpoint", "10000");
                 if let Some(dir) = sqlite_parent_dir(url) {
                     std::fs::create_dir_all(&dir).map_err(sqlx::Error::Io)?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(acquire_timeout)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?;
                 Ok(Db::Sqlite(pool))
@@ -128,7 +131,7 @@ impl Db {
                 let options = PgConnectOptions::from_str(url)?.application_name("intentlab");
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(acquire_timeout)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?;
                 Ok(Db::Postgres(pool))
@@ -154,19 +157,18 @@ impl Db {
     /// On SQLite it also leaves checkpoints to [`Db::checkpoint`] on another connection: run inside its commits
     /// they were a tenth of the writer thread's time.
     pub async fn dedicated_writer(&self) -> Result<Db, sqlx::Error> {
-        let timeout = Duration::from_secs(5);
         Ok(match self {
             Db::Sqlite(pool) => Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(1)
-                    .acquire_timeout(timeout)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with((*pool.connect_options()).clone().pragma("wal_autocheckpoint", "0"))
                     .await?,
             ),
             Db::Postgres(pool) => Db::Postgres(
                 PgPoolOptions::new()
                     .max_connections(1)
-                    .acquire_timeout(timeout)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with((*pool.connect_options()).clone())
                     .await?,
             ),
