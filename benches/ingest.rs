@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const CONCURRENCY: usize = 8;
+/// Clients sending at once (each waits for its answer before sending again); `INGEST_BENCH_CLIENTS` overrides.
+const CLIENTS: usize = 8;
 const SECONDS: u64 = 10;
 const SHOPPERS: u64 = 20_000;
 
@@ -53,7 +54,8 @@ async fn pipeline_throughput(url: &str, key: &str, run: &str, batch: u64, per_sh
     let accepted = Arc::new(AtomicU64::new(0));
     let now = chrono::Utc::now().to_rfc3339();
     let mut clients = Vec::new();
-    for _ in 0..CONCURRENCY {
+    let concurrency = std::env::var("INGEST_BENCH_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(CLIENTS);
+    for _ in 0..concurrency {
         let (stop, next, accepted) = (stop.clone(), next.clone(), accepted.clone());
         let (url, key, run, now) = (url.to_string(), key.to_string(), run.to_string(), now.clone());
         clients.push(tokio::spawn(async move {

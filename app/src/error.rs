@@ -197,6 +197,17 @@ mod ssr {
         }
     }
 
+    /// The ingest writer's statements that bypass sqlx on SQLite (storage/ingest.rs): the same mapping.
+    impl From<rusqlite::Error> for AppError {
+        fn from(err: rusqlite::Error) -> Self {
+            use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+            match err.sqlite_error_code() {
+                Some(DatabaseBusy | DatabaseLocked) => AppError::Unavailable(format!("database busy: {err}")),
+                _ => AppError::internal(err),
+            }
+        }
+    }
+
     impl From<axum::extract::rejection::JsonRejection> for AppError {
         fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
             let text = rejection.body_text();

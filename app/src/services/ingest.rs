@@ -155,6 +155,8 @@ impl Ingestor {
                 for ((reply, _permit), outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
+                // Freeing thousands of events (their maps and strings) is work the next group need not wait for.
+                tokio::task::spawn_blocking(move || drop(submissions));
             }
             // One request's data may be what the database refuses: commit the others on their own, so a bad
             // request cannot take its neighbours down with it.

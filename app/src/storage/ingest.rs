@@ -12,11 +12,13 @@ use super::{on_pool, select_in, Backend, Db};
 use crate::domain::events::{Consent, Event, EventType};
 use crate::domain::signals::{self, Library, Occurrence, Order, SignalState};
 use crate::error::AppError;
-use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
 use sqlx::types::Json;
+use sqlx::Postgres;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -85,31 +87,10 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         }
 
         // 1. Who is who: known ids, their profiles, and which profiles belong to a signed-in user.
-        let mut owner: HashMap<String, i64> = HashMap::new();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<(String, i64)> = select_in("SELECT id, profile_id FROM identities WHERE id", chunk)
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await?;
-            owner.extend(rows);
-        }
+        let mut owner: HashMap<String, i64> = tx.owners(&ids).await?.into_iter().collect();
         let known: Vec<i64> = owner.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
-        let mut profiles: HashMap<i64, ProfileRecord> = HashMap::new();
-        let mut with_user_id: HashSet<i64> = HashSet::new();
-        for chunk in known.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<ProfileRecord> = select_in(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id"), chunk)
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await?;
-            profiles.extend(rows.into_iter().map(|p| (p.id, p)));
-
-            let rows: Vec<i64> =
-                select_in("SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id", chunk)
-                    .build_query_scalar()
-                    .fetch_all(&mut *tx)
-                    .await?;
-            with_user_id.extend(rows);
-        }
+        let mut profiles: HashMap<i64, ProfileRecord> = tx.profiles(&known).await?.into_iter().map(|p| (p.id, p)).collect();
+        let mut with_user_id: HashSet<i64> = tx.signed_in(&known).await?.into_iter().collect();
 
         // 2. Each event in order: consent, identity (create or stitch), opt-out.
         let mut fates: Vec<Fate> = Vec::with_capacity(events.len());
@@ -199,9 +180,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                         }
                         sqlx::query("DELETE FROM profile_signals WHERE profile_id = $1").bind(*loser).execute(&mut *tx).await?;
                         let merged: Vec<(i64, &str, SignalState)> = merged.iter().map(|(key, state)| (*winner, key.as_str(), *state)).collect();
-                        if !merged.is_empty() {
-                            upsert_states(&merged).build().execute(&mut *tx).await?;
-                        }
+                        tx.upsert_states(&merged).await?;
                         if let Some(lost) = profiles.remove(loser) {
                             if let Some(won) = profiles.get_mut(winner) {
                                 merge_profiles(won, lost);
@@ -309,38 +288,16 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             })
             .collect();
         let mut is_new = vec![false; events.len()];
-        // PostgreSQL's arrays take any number of rows; SQLite's VALUES lists are bounded by its parameter limit.
-        let per_statement = if is_postgres { keep.len().max(1) } else { ROWS_PER_STATEMENT };
-        for chunk in rows.chunks(per_statement) {
-            let inserted = tx.insert_events(chunk).await?;
-            if inserted == chunk.len() as u64 {
-                chunk.iter().for_each(|row| is_new[row.index] = true);
-            } else if inserted > 0 {
-                // Some were stored before (retries). The database does not say which without returning a row per
-                // event, so this rare case reads back the rows just inserted: they are the newest of the table,
-                // since ids only grow and this transaction is the only one inserting events (the write lock on
-                // SQLite, INGEST_LOCK on PostgreSQL).
-                let newest: Vec<(String, String)> =
-                    sqlx::query_as("SELECT source, message_id FROM events ORDER BY id DESC LIMIT $1")
-                        .bind(inserted as i64)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                let fresh: HashSet<(&str, &str)> = newest.iter().map(|(s, m)| (s.as_str(), m.as_str())).collect();
-                for row in chunk {
-                    is_new[row.index] = fresh.contains(&(row.source, row.event.message_id.as_str()));
-                }
-            }
+        if !rows.is_empty() {
+            tx.insert_events(&rows, &mut is_new).await?;
         }
 
         // 4. Fold the new events into orders, profiles, signal states and counters.
         let mut outcomes: Vec<Outcome> =
             opt_out_changes.iter().map(|&opt_out_changes| Outcome { opt_out_changes, ..Outcome::default() }).collect();
-        let mut counters: BTreeMap<(String, DateTime<Utc>, String), i64> = BTreeMap::new();
-        let hour = |at: DateTime<Utc>| at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
-        let mut count = |submission: usize, metric: &str, n: i64| {
-            let s = &submissions[submission];
-            *counters.entry((s.source.clone(), hour(s.received_at), metric.to_string())).or_default() += n;
-        };
+        // Tallied per submission, named per source and hour once at the end.
+        let mut tallies: HashMap<(usize, &str), i64> = HashMap::new();
+        let mut count = |submission: usize, metric: &'static str| *tallies.entry((submission, metric)).or_default() += 1;
         let mut orders: Vec<(&Order, i64, usize, &Event)> = Vec::new();
         let mut occurrences: Vec<(i64, usize, &Event)> = Vec::new();
         for (i, (submission, event)) in events.iter().enumerate() {
@@ -348,27 +305,27 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
             match fates[i] {
                 Fate::ConsentDropped => {
                     outcome.consent_dropped += 1;
-                    count(*submission, "consent_dropped", 1);
+                    count(*submission, "consent_dropped");
                 }
                 Fate::OptedOut => {
                     outcome.opted_out += 1;
-                    count(*submission, "opted_out", 1);
+                    count(*submission, "opted_out");
                 }
                 Fate::Duplicate => {
                     outcome.duplicates += 1;
-                    count(*submission, "duplicates", 1);
+                    count(*submission, "duplicates");
                 }
                 Fate::Keep { profile } => {
                     if !is_new[i] {
                         outcome.duplicates += 1;
-                        count(*submission, "duplicates", 1);
+                        count(*submission, "duplicates");
                         continue;
                     }
                     outcome.accepted += 1;
-                    count(*submission, "accepted", 1);
+                    count(*submission, "accepted");
                     let (problems, order) = &checks[i];
                     if !problems.is_empty() {
-                        count(*submission, "schema_violations", 1);
+                        count(*submission, "schema_violations");
                     }
                     if let Some(row) = profiles.get_mut(&profile) {
                         row.first_seen = row.first_seen.min(event.timestamp);
@@ -396,10 +353,12 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 }
             }
         }
-        for submission in submissions.iter().enumerate() {
-            for code in submission.1.rejected.iter() {
-                count(submission.0, &format!("rejected:{code}"), 1);
-            }
+        let hour = |at: DateTime<Utc>| at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
+        let mut counters: BTreeMap<(&str, DateTime<Utc>, String), i64> = BTreeMap::new();
+        let rejections = submissions.iter().enumerate().flat_map(|(i, s)| s.rejected.iter().map(move |code| ((i, format!("rejected:{code}")), 1)));
+        for ((submission, metric), n) in tallies.into_iter().map(|((i, m), n)| ((i, m.to_string()), n)).chain(rejections) {
+            let s = &submissions[submission];
+            *counters.entry((s.source.as_str(), hour(s.received_at), metric)).or_default() += n;
         }
 
         for chunk in orders.chunks(ROWS_PER_STATEMENT) {
@@ -428,18 +387,9 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
 
         let dirty: Vec<i64> = dirty.into_iter().collect();
         let mut states: HashMap<i64, BTreeMap<String, SignalState>> = HashMap::new();
-        for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<StateRow> = select_in(
-                "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id",
-                chunk,
-            )
-            .build_query_as()
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                let state = SignalState { matches: row.matches, last_occurrence: row.last_occurrence, score: row.score, score_at: row.score_at };
-                states.entry(row.profile_id).or_default().insert(row.signal_key, state);
-            }
+        for row in tx.signal_states(&dirty).await? {
+            let state = SignalState { matches: row.matches, last_occurrence: row.last_occurrence, score: row.score, score_at: row.score_at };
+            states.entry(row.profile_id).or_default().insert(row.signal_key, state);
         }
         occurrences.sort_by_key(|(profile, signal, event)| (*profile, *signal, event.timestamp));
         let mut changed: BTreeSet<(i64, usize)> = BTreeSet::new();
@@ -462,9 +412,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
                 states.get(profile).and_then(|s| s.get(key)).map(|state| (*profile, key, *state))
             })
             .collect();
-        for chunk in changed_states.chunks(ROWS_PER_STATEMENT) {
-            upsert_states(chunk).build().execute(&mut *tx).await?;
-        }
+        tx.upsert_states(&changed_states).await?;
         let volume: Vec<_> = volume.into_iter().collect();
         for chunk in volume.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new("INSERT INTO signal_volume (signal_key, version, day, channel, matches) ");
@@ -493,37 +441,7 @@ pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> R
         // Taken just before the commit: the results service re-reads people changed since its last read (with an
         // overlap covering the time between this moment and the commit).
         let changed_at = Utc::now();
-        for chunk in changed_profiles.chunks(ROWS_PER_STATEMENT) {
-            // Every row exists: the upsert is a multi-row UPDATE that both databases understand. PostgreSQL needs
-            // to be told that the identity column's values are given on purpose.
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, intent_score, stage, changed_at) ",
-            );
-            if is_postgres {
-                query.push("OVERRIDING SYSTEM VALUE ");
-            }
-            query.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(row.id)
-                    .push_bind(&row.traits)
-                    .push_bind(&row.consent)
-                    .push_bind(row.opted_out)
-                    .push_bind(&row.channels)
-                    .push_bind(row.first_seen)
-                    .push_bind(row.last_seen)
-                    .push_bind(row.orders)
-                    .push_bind(row.revenue)
-                    .push_bind(row.intent_score)
-                    .push_bind(&row.stage)
-                    .push_bind(changed_at);
-            });
-            query.push(
-                " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, opted_out = excluded.opted_out, \
-                 channels = excluded.channels, first_seen = excluded.first_seen, last_seen = excluded.last_seen, orders = excluded.orders, \
-                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage, changed_at = excluded.changed_at",
-            );
-            query.build().execute(&mut *tx).await?;
-        }
+        tx.update_profiles(&changed_profiles, changed_at).await?;
 
         let counters: Vec<_> = counters.into_iter().collect();
         for chunk in counters.chunks(ROWS_PER_STATEMENT) {
@@ -550,47 +468,275 @@ struct EventRow<'a> {
     problems: &'a [String],
 }
 
-/// Stores events, skipping those already stored (same source and message id); answers how many were stored.
-trait InsertEvents {
-    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error>;
+/// The statements run per event, per id or per touched profile: each database's fastest way.
+trait HotStatements {
+    /// The profiles these ids belong to: (id, profile), for the known ids.
+    async fn owners(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>, AppError>;
+
+    async fn profiles(&mut self, ids: &[i64]) -> Result<Vec<ProfileRecord>, AppError>;
+
+    /// Those of these profiles that have a user id (someone signed in).
+    async fn signed_in(&mut self, profiles: &[i64]) -> Result<Vec<i64>, AppError>;
+
+    /// Stores events, skipping those already stored (same source and message id), and marks in `is_new` (indexed
+    /// by `EventRow::index`) the ones it stored.
+    async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError>;
+
+    /// The signal states of these profiles (from which their intent is recomputed).
+    async fn signal_states(&mut self, profiles: &[i64]) -> Result<Vec<StateRow>, AppError>;
+
+    async fn upsert_states(&mut self, states: &[(i64, &str, SignalState)]) -> Result<(), AppError>;
+
+    /// Writes back profiles read by `profiles` (or just created) and changed since.
+    async fn update_profiles(&mut self, rows: &[&ProfileRecord], changed_at: DateTime<Utc>) -> Result<(), AppError>;
 }
 
+const SELECT_OWNERS: &str = "SELECT id, profile_id FROM identities WHERE id";
+const SELECT_SIGNED_IN: &str = "SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id";
 const INSERT_EVENTS: &str = "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, \
      previous_id, timestamp, received_at, channel, properties, traits, context, consent, schema_violations) ";
+const SELECT_STATES: &str =
+    "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id";
+const UPSERT_STATES: &str =
+    "INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) ";
+const ON_STATE_CONFLICT: &str = " ON CONFLICT (profile_id, signal_key) DO UPDATE SET matches = excluded.matches, \
+     last_occurrence = excluded.last_occurrence, score = excluded.score, score_at = excluded.score_at";
 
-/// SQLite: a multi-row `VALUES` list (at most `ROWS_PER_STATEMENT` rows: SQLite limits bound parameters).
-impl InsertEvents for sqlx::SqliteConnection {
-    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
-        let mut query = sqlx::QueryBuilder::new(INSERT_EVENTS);
-        query.push_values(rows, |mut values, row| {
-            let event = row.event;
-            values
-                .push_bind(row.source)
-                .push_bind(&event.message_id)
-                .push_bind(row.profile)
-                .push_bind(event.kind.as_str())
-                .push_bind(&event.event)
-                .push_bind(&event.user_id)
-                .push_bind(&event.anonymous_id)
-                .push_bind(&event.previous_id)
-                .push_bind(event.timestamp)
-                .push_bind(event.received_at)
-                .push_bind(&event.channel)
-                .push_bind(Json(&event.properties))
-                .push_bind(Json(&event.traits))
-                .push_bind(Json(row.context))
-                .push_bind(Json(&event.consent))
-                .push_bind((!row.problems.is_empty()).then_some(Json(row.problems)));
-        });
-        query.push(" ON CONFLICT (source, message_id) DO NOTHING");
-        Ok(query.build().execute(self).await?.rows_affected())
+/// SQLite: prepared statements run once per row on the connection's own handle, in the writer's thread. Through
+/// sqlx every bound value is copied for its worker thread and every result value copied back, row by row through a
+/// channel: a quarter of the saturated writer's time. A statement per row also says which rows were new.
+impl HotStatements for sqlx::SqliteConnection {
+    async fn owners(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>, AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut select = db.prepare(&format!("{SELECT_OWNERS} = ?1"))?;
+            let mut owners = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(profile) = select.query_row([id], |row| row.get(1)).optional()? {
+                    owners.push((id.to_string(), profile));
+                }
+            }
+            Ok(owners)
+        })
+        .await
+    }
+
+    async fn profiles(&mut self, ids: &[i64]) -> Result<Vec<ProfileRecord>, AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut select = db.prepare(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?1"))?;
+            let mut profiles = Vec::with_capacity(ids.len());
+            for id in ids {
+                let profile = select.query_row([id], |row| {
+                    Ok(ProfileRecord {
+                        id: row.get(0)?,
+                        traits: Json(parse_json(row, 1)?),
+                        consent: Json(parse_json(row, 2)?),
+                        opted_out: row.get(3)?,
+                        channels: Json(parse_json(row, 4)?),
+                        first_seen: parse_sqlite_time(row, 5)?,
+                        last_seen: parse_sqlite_time(row, 6)?,
+                        orders: row.get(7)?,
+                        revenue: row.get(8)?,
+                        intent_score: row.get(9)?,
+                        stage: row.get(10)?,
+                    })
+                });
+                profiles.extend(profile.optional()?);
+            }
+            Ok(profiles)
+        })
+        .await
+    }
+
+    async fn signed_in(&mut self, profiles: &[i64]) -> Result<Vec<i64>, AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut select = db.prepare(&format!("{SELECT_SIGNED_IN} = ?1"))?;
+            let mut signed_in = Vec::new();
+            for profile in profiles {
+                signed_in.extend(select.query_row([profile], |row| row.get::<_, i64>(0)).optional()?);
+            }
+            Ok(signed_in)
+        })
+        .await
+    }
+
+    async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut insert = db.prepare(&format!(
+                "{INSERT_EVENTS} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+                 ON CONFLICT (source, message_id) DO NOTHING"
+            ))?;
+            for row in rows {
+                let event = row.event;
+                let problems = (!row.problems.is_empty()).then(|| json_text(row.problems)).transpose()?;
+                let stored = insert.execute(rusqlite::params![
+                    row.source,
+                    event.message_id,
+                    row.profile,
+                    event.kind.as_str(),
+                    event.event,
+                    event.user_id,
+                    event.anonymous_id,
+                    event.previous_id,
+                    sqlite_time(event.timestamp),
+                    sqlite_time(event.received_at),
+                    event.channel,
+                    json_text(&event.properties)?,
+                    json_text(&event.traits)?,
+                    row.context.get(),
+                    json_text(&event.consent)?,
+                    problems,
+                ])?;
+                is_new[row.index] = stored == 1;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn signal_states(&mut self, profiles: &[i64]) -> Result<Vec<StateRow>, AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut select = db.prepare(&format!("{SELECT_STATES} = ?1"))?;
+            let mut states = Vec::new();
+            for profile in profiles {
+                let mut rows = select.query([profile])?;
+                while let Some(row) = rows.next()? {
+                    states.push(StateRow {
+                        profile_id: row.get(0)?,
+                        signal_key: row.get(1)?,
+                        matches: row.get(2)?,
+                        last_occurrence: parse_sqlite_time(row, 3)?,
+                        score: row.get(4)?,
+                        score_at: parse_sqlite_time(row, 5)?,
+                    });
+                }
+            }
+            Ok(states)
+        })
+        .await
+    }
+
+    async fn upsert_states(&mut self, states: &[(i64, &str, SignalState)]) -> Result<(), AppError> {
+        on_sqlite_handle(self, |db| {
+            let mut upsert =
+                db.prepare(&format!("{UPSERT_STATES} VALUES (?1, ?2, ?3, ?4, ?5, ?6){ON_STATE_CONFLICT}"))?;
+            for (profile, key, state) in states {
+                upsert.execute(rusqlite::params![
+                    profile,
+                    key,
+                    state.matches,
+                    sqlite_time(state.last_occurrence),
+                    state.score,
+                    sqlite_time(state.score_at),
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_profiles(&mut self, rows: &[&ProfileRecord], changed_at: DateTime<Utc>) -> Result<(), AppError> {
+        let changed_at = sqlite_time(changed_at);
+        on_sqlite_handle(self, |db| {
+            let mut update = db.prepare(
+                "UPDATE profiles SET traits = ?2, consent = ?3, opted_out = ?4, channels = ?5, first_seen = ?6, \
+                 last_seen = ?7, orders = ?8, revenue = ?9, intent_score = ?10, stage = ?11, changed_at = ?12 WHERE id = ?1",
+            )?;
+            for row in rows {
+                update.execute(rusqlite::params![
+                    row.id,
+                    json_text(&row.traits.0)?,
+                    json_text(&row.consent.0)?,
+                    row.opted_out,
+                    json_text(&row.channels.0)?,
+                    sqlite_time(row.first_seen),
+                    sqlite_time(row.last_seen),
+                    row.orders,
+                    row.revenue,
+                    row.intent_score,
+                    row.stage,
+                    changed_at,
+                ])?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
-/// PostgreSQL: one array per column, unnested into rows — sixteen parameters however many events, where a
-/// `VALUES` list has sixteen per event for the server to parse, plan and bind.
-impl InsertEvents for sqlx::PgConnection {
-    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
+/// Runs `work` on the SQLite connection's own handle, in this thread, inside the transaction sqlx opened on it.
+async fn on_sqlite_handle<T>(
+    conn: &mut sqlx::SqliteConnection,
+    work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<T, AppError> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: sqlx's worker leaves the handle to us while `handle` is held, and `from_handle` never closes it.
+    let db = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    // Blocking work: on a multi-threaded runtime this worker's other tasks move to another meanwhile.
+    let result = match Handle::current().runtime_flavor() {
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| work(&db)),
+        _ => work(&db),
+    };
+    drop(db);
+    Ok(result?)
+}
+
+/// A time as sqlx writes it to SQLite (`DateTime<Utc>`'s encoding): every time column is compared as text.
+fn sqlite_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn parse_sqlite_time(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(column)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err)))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text)
+        .map_err(|err| rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err)))
+}
+
+fn json_text(value: &(impl Serialize + ?Sized)) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
+}
+
+/// PostgreSQL: multi-row statements; events as one array per column, unnested into rows — sixteen parameters
+/// however many events, where a `VALUES` list has sixteen per event for the server to parse, plan and bind.
+impl HotStatements for sqlx::PgConnection {
+    async fn owners(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>, AppError> {
+        let mut owners = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            owners.extend(select_in::<Postgres, _>(SELECT_OWNERS, chunk).build_query_as().fetch_all(&mut *self).await?);
+        }
+        Ok(owners)
+    }
+
+    async fn profiles(&mut self, ids: &[i64]) -> Result<Vec<ProfileRecord>, AppError> {
+        let select = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id");
+        let mut profiles = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            profiles.extend(select_in::<Postgres, _>(&select, chunk).build_query_as().fetch_all(&mut *self).await?);
+        }
+        Ok(profiles)
+    }
+
+    async fn signed_in(&mut self, profiles: &[i64]) -> Result<Vec<i64>, AppError> {
+        let mut signed_in = Vec::new();
+        for chunk in profiles.chunks(ROWS_PER_STATEMENT) {
+            signed_in.extend(
+                select_in::<Postgres, _>(SELECT_SIGNED_IN, chunk)
+                    .build_query_scalar::<i64>()
+                    .fetch_all(&mut *self)
+                    .await?,
+            );
+        }
+        Ok(signed_in)
+    }
+
+    async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
         fn column<'r, T>(rows: &'r [EventRow<'_>], value: impl Fn(&'r EventRow<'_>) -> T) -> Vec<T> {
             rows.iter().map(value).collect()
         }
@@ -599,7 +745,7 @@ impl InsertEvents for sqlx::PgConnection {
              $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::jsonb[], \
              $13::jsonb[], $14::jsonb[], $15::jsonb[], $16::jsonb[]) ON CONFLICT (source, message_id) DO NOTHING"
         );
-        let done = sqlx::query(&sql)
+        let inserted = sqlx::query(&sql)
             .bind(column(rows, |r| r.source))
             .bind(column(rows, |r| r.event.message_id.as_str()))
             .bind(column(rows, |r| r.profile))
@@ -616,36 +762,84 @@ impl InsertEvents for sqlx::PgConnection {
             .bind(column(rows, |r| Json(r.context)))
             .bind(column(rows, |r| Json(&r.event.consent)))
             .bind(column(rows, |r| (!r.problems.is_empty()).then_some(Json(r.problems))))
-            .execute(self)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(&mut *self)
+            .await?
+            .rows_affected();
+        if inserted == rows.len() as u64 {
+            rows.iter().for_each(|row| is_new[row.index] = true);
+        } else if inserted > 0 {
+            // Some were stored before (retries). The database does not say which without returning a row per
+            // event, so this rare case reads back the rows just inserted: they are the newest of the table, since
+            // ids only grow and this transaction is the only one inserting events (INGEST_LOCK).
+            let newest: Vec<(String, String)> =
+                sqlx::query_as("SELECT source, message_id FROM events ORDER BY id DESC LIMIT $1")
+                    .bind(inserted as i64)
+                    .fetch_all(&mut *self)
+                    .await?;
+            let fresh: HashSet<(&str, &str)> = newest.iter().map(|(s, m)| (s.as_str(), m.as_str())).collect();
+            for row in rows {
+                is_new[row.index] = fresh.contains(&(row.source, row.event.message_id.as_str()));
+            }
+        }
+        Ok(())
     }
-}
 
-/// A multi-row upsert of per-profile signal states.
-fn upsert_states<'q, DB: sqlx::Database>(states: &'q [(i64, &'q str, SignalState)]) -> sqlx::QueryBuilder<'q, DB>
-where
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::new(
-        "INSERT INTO profile_signals (profile_id, signal_key, matches, last_occurrence, score, score_at) ",
-    );
-    query.push_values(states, |mut row, (profile, key, state)| {
-        row.push_bind(*profile)
-            .push_bind(*key)
-            .push_bind(state.matches)
-            .push_bind(state.last_occurrence)
-            .push_bind(state.score)
-            .push_bind(state.score_at);
-    });
-    query.push(
-        " ON CONFLICT (profile_id, signal_key) DO UPDATE SET matches = excluded.matches, \
-         last_occurrence = excluded.last_occurrence, score = excluded.score, score_at = excluded.score_at",
-    );
-    query
+    async fn signal_states(&mut self, profiles: &[i64]) -> Result<Vec<StateRow>, AppError> {
+        let mut states = Vec::new();
+        for chunk in profiles.chunks(ROWS_PER_STATEMENT) {
+            states.extend(select_in::<Postgres, _>(SELECT_STATES, chunk).build_query_as().fetch_all(&mut *self).await?);
+        }
+        Ok(states)
+    }
+
+    async fn upsert_states(&mut self, states: &[(i64, &str, SignalState)]) -> Result<(), AppError> {
+        for chunk in states.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(UPSERT_STATES);
+            query.push_values(chunk, |mut row, (profile, key, state)| {
+                row.push_bind(*profile)
+                    .push_bind(*key)
+                    .push_bind(state.matches)
+                    .push_bind(state.last_occurrence)
+                    .push_bind(state.score)
+                    .push_bind(state.score_at);
+            });
+            query.push(ON_STATE_CONFLICT);
+            query.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_profiles(&mut self, rows: &[&ProfileRecord], changed_at: DateTime<Utc>) -> Result<(), AppError> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            // Every row exists: the upsert is a multi-row UPDATE. The identity column's values are given on purpose.
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, \
+                 intent_score, stage, changed_at) OVERRIDING SYSTEM VALUE ",
+            );
+            query.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(&row.traits)
+                    .push_bind(&row.consent)
+                    .push_bind(row.opted_out)
+                    .push_bind(&row.channels)
+                    .push_bind(row.first_seen)
+                    .push_bind(row.last_seen)
+                    .push_bind(row.orders)
+                    .push_bind(row.revenue)
+                    .push_bind(row.intent_score)
+                    .push_bind(&row.stage)
+                    .push_bind(changed_at);
+            });
+            query.push(
+                " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, opted_out = excluded.opted_out, \
+                 channels = excluded.channels, first_seen = excluded.first_seen, last_seen = excluded.last_seen, orders = excluded.orders, \
+                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage, changed_at = excluded.changed_at",
+            );
+            query.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
 }
 
 fn occurrence_of(event: &Event) -> Occurrence<'_> {
@@ -686,4 +880,27 @@ pub async fn ingest_stats(
 ) -> Result<Vec<(String, DateTime<Utc>, String, i64)>, AppError> {
     let sql = "SELECT source, hour, metric, count FROM ingest_stats WHERE hour >= $1 ORDER BY hour, source, metric";
     Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use sqlx::sqlite::{Sqlite, SqliteArgumentValue};
+    use sqlx::Encode;
+
+    #[test]
+    fn times_written_past_sqlx_have_the_text_sqlx_writes() {
+        // Time columns are compared and sorted as text: both writers must agree to the character.
+        for at in [
+            Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap(),
+            Utc.timestamp_opt(1_764_667_800, 123_456_789).unwrap(),
+            Utc.timestamp_opt(1_764_667_800, 120_000_000).unwrap(),
+        ] {
+            let mut encoded = Vec::new();
+            let _ = Encode::<Sqlite>::encode_by_ref(&at, &mut encoded).unwrap();
+            let [SqliteArgumentValue::Text(text)] = encoded.as_slice() else { panic!("sqlx wrote {encoded:?}") };
+            assert_eq!(sqlite_time(at), *text);
+        }
+    }
 }
