@@ -13,7 +13,6 @@ use crate::domain::events::{Consent, Event, EventType};
 use crate::domain::signals::{self, Library, Occurrence, Order, SignalState};
 use crate::error::AppError;
 use chrono::{DateTime, DurationRound, NaiveDate, SecondsFormat, TimeDelta, Utc};
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
@@ -507,56 +506,33 @@ const ON_STATE_CONFLICT: &str = " ON CONFLICT (profile_id, signal_key) DO UPDATE
 /// channel: a quarter of the saturated writer's time. A statement per row also says which rows were new.
 impl HotStatements for sqlx::SqliteConnection {
     async fn owners(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>, AppError> {
-        on_sqlite_handle(self, |db| {
-            let mut select = db.prepare(&format!("{SELECT_OWNERS} = ?1"))?;
-            let mut owners = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(profile) = select.query_row([id], |row| row.get(1)).optional()? {
-                    owners.push((id.to_string(), profile));
-                }
-            }
-            Ok(owners)
-        })
-        .await
+        on_sqlite_handle(self, |db| select_each(db, SELECT_OWNERS, ids, |row| Ok((row.get(0)?, row.get(1)?)))).await
     }
 
     async fn profiles(&mut self, ids: &[i64]) -> Result<Vec<ProfileRecord>, AppError> {
+        let select = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id");
         on_sqlite_handle(self, |db| {
-            let mut select = db.prepare(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?1"))?;
-            let mut profiles = Vec::with_capacity(ids.len());
-            for id in ids {
-                let profile = select.query_row([id], |row| {
-                    Ok(ProfileRecord {
-                        id: row.get(0)?,
-                        traits: Json(parse_json(row, 1)?),
-                        consent: Json(parse_json(row, 2)?),
-                        opted_out: row.get(3)?,
-                        channels: Json(parse_json(row, 4)?),
-                        first_seen: parse_sqlite_time(row, 5)?,
-                        last_seen: parse_sqlite_time(row, 6)?,
-                        orders: row.get(7)?,
-                        revenue: row.get(8)?,
-                        intent_score: row.get(9)?,
-                        stage: row.get(10)?,
-                    })
-                });
-                profiles.extend(profile.optional()?);
-            }
-            Ok(profiles)
+            select_each(db, &select, ids, |row| {
+                Ok(ProfileRecord {
+                    id: row.get(0)?,
+                    traits: Json(parse_json(row, 1)?),
+                    consent: Json(parse_json(row, 2)?),
+                    opted_out: row.get(3)?,
+                    channels: Json(parse_json(row, 4)?),
+                    first_seen: parse_sqlite_time(row, 5)?,
+                    last_seen: parse_sqlite_time(row, 6)?,
+                    orders: row.get(7)?,
+                    revenue: row.get(8)?,
+                    intent_score: row.get(9)?,
+                    stage: row.get(10)?,
+                })
+            })
         })
         .await
     }
 
     async fn signed_in(&mut self, profiles: &[i64]) -> Result<Vec<i64>, AppError> {
-        on_sqlite_handle(self, |db| {
-            let mut select = db.prepare(&format!("{SELECT_SIGNED_IN} = ?1"))?;
-            let mut signed_in = Vec::new();
-            for profile in profiles {
-                signed_in.extend(select.query_row([profile], |row| row.get::<_, i64>(0)).optional()?);
-            }
-            Ok(signed_in)
-        })
-        .await
+        on_sqlite_handle(self, |db| select_each(db, SELECT_SIGNED_IN, profiles, |row| row.get(0))).await
     }
 
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
@@ -595,22 +571,16 @@ impl HotStatements for sqlx::SqliteConnection {
 
     async fn signal_states(&mut self, profiles: &[i64]) -> Result<Vec<StateRow>, AppError> {
         on_sqlite_handle(self, |db| {
-            let mut select = db.prepare(&format!("{SELECT_STATES} = ?1"))?;
-            let mut states = Vec::new();
-            for profile in profiles {
-                let mut rows = select.query([profile])?;
-                while let Some(row) = rows.next()? {
-                    states.push(StateRow {
-                        profile_id: row.get(0)?,
-                        signal_key: row.get(1)?,
-                        matches: row.get(2)?,
-                        last_occurrence: parse_sqlite_time(row, 3)?,
-                        score: row.get(4)?,
-                        score_at: parse_sqlite_time(row, 5)?,
-                    });
-                }
-            }
-            Ok(states)
+            select_each(db, SELECT_STATES, profiles, |row| {
+                Ok(StateRow {
+                    profile_id: row.get(0)?,
+                    signal_key: row.get(1)?,
+                    matches: row.get(2)?,
+                    last_occurrence: parse_sqlite_time(row, 3)?,
+                    score: row.get(4)?,
+                    score_at: parse_sqlite_time(row, 5)?,
+                })
+            })
         })
         .await
     }
@@ -681,6 +651,24 @@ async fn on_sqlite_handle<T>(
     Ok(result?)
 }
 
+/// Runs `{select} = ?1` once per key with one prepared statement: every row of every key, in key order.
+fn select_each<K: rusqlite::ToSql, T>(
+    db: &rusqlite::Connection,
+    select: &str,
+    keys: &[K],
+    mut read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = db.prepare(&format!("{select} = ?1"))?;
+    let mut found = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut rows = statement.query([key])?;
+        while let Some(row) = rows.next()? {
+            found.push(read(row)?);
+        }
+    }
+    Ok(found)
+}
+
 /// A time as sqlx writes it to SQLite (`DateTime<Utc>`'s encoding): every time column is compared as text.
 fn sqlite_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
@@ -707,33 +695,16 @@ fn json_text(value: &(impl Serialize + ?Sized)) -> rusqlite::Result<String> {
 /// however many events, where a `VALUES` list has sixteen per event for the server to parse, plan and bind.
 impl HotStatements for sqlx::PgConnection {
     async fn owners(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>, AppError> {
-        let mut owners = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            owners.extend(select_in::<Postgres, _>(SELECT_OWNERS, chunk).build_query_as().fetch_all(&mut *self).await?);
-        }
-        Ok(owners)
+        select_chunked(self, SELECT_OWNERS, ids).await
     }
 
     async fn profiles(&mut self, ids: &[i64]) -> Result<Vec<ProfileRecord>, AppError> {
-        let select = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id");
-        let mut profiles = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            profiles.extend(select_in::<Postgres, _>(&select, chunk).build_query_as().fetch_all(&mut *self).await?);
-        }
-        Ok(profiles)
+        select_chunked(self, &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id"), ids).await
     }
 
     async fn signed_in(&mut self, profiles: &[i64]) -> Result<Vec<i64>, AppError> {
-        let mut signed_in = Vec::new();
-        for chunk in profiles.chunks(ROWS_PER_STATEMENT) {
-            signed_in.extend(
-                select_in::<Postgres, _>(SELECT_SIGNED_IN, chunk)
-                    .build_query_scalar::<i64>()
-                    .fetch_all(&mut *self)
-                    .await?,
-            );
-        }
-        Ok(signed_in)
+        let rows: Vec<(i64,)> = select_chunked(self, SELECT_SIGNED_IN, profiles).await?;
+        Ok(rows.into_iter().map(|(profile,)| profile).collect())
     }
 
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
@@ -785,11 +756,7 @@ impl HotStatements for sqlx::PgConnection {
     }
 
     async fn signal_states(&mut self, profiles: &[i64]) -> Result<Vec<StateRow>, AppError> {
-        let mut states = Vec::new();
-        for chunk in profiles.chunks(ROWS_PER_STATEMENT) {
-            states.extend(select_in::<Postgres, _>(SELECT_STATES, chunk).build_query_as().fetch_all(&mut *self).await?);
-        }
-        Ok(states)
+        select_chunked(self, SELECT_STATES, profiles).await
     }
 
     async fn upsert_states(&mut self, states: &[(i64, &str, SignalState)]) -> Result<(), AppError> {
@@ -840,6 +807,23 @@ impl HotStatements for sqlx::PgConnection {
         }
         Ok(())
     }
+}
+
+/// `{select} IN (…)` over `values`, `ROWS_PER_STATEMENT` at a time.
+async fn select_chunked<'v, V, T>(
+    conn: &mut sqlx::PgConnection,
+    select: &str,
+    values: &'v [V],
+) -> Result<Vec<T>, AppError>
+where
+    V: sqlx::Encode<'v, Postgres> + sqlx::Type<Postgres> + Copy + Send + Sync + 'v,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut found = Vec::with_capacity(values.len());
+    for chunk in values.chunks(ROWS_PER_STATEMENT) {
+        found.extend(select_in::<Postgres, V>(select, chunk).build_query_as::<T>().fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
 }
 
 fn occurrence_of(event: &Event) -> Occurrence<'_> {
