@@ -183,7 +183,7 @@ async fn demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
 /// Connects and migrates: every command works on an up-to-date schema.
 pub async fn open(settings: &Settings) -> anyhow::Result<Db> {
     let url = redact_url(&settings.database_url);
-    let db = Db::connect(&settings.database_url, settings.db_max_connections)
+    let db = Db::connect(&settings.database_url, settings.db_max_connections, settings.sqlite_checkpoint_pages)
         .await
         .with_context(|| format!("connecting to {url}"))?;
     db.migrate().await.with_context(|| format!("migrating {url}"))?;

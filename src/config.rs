@@ -26,6 +26,11 @@ pub struct Settings {
     #[arg(long, env = "INTENTLAB_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub db_max_connections: u32,
 
+    /// SQLite: the write-ahead log's size, in 4 KiB pages, at which a commit copies it into the database file so
+    /// that it starts over. Larger: faster sustained ingestion, more disk for the log.
+    #[arg(long, env = "INTENTLAB_SQLITE_CHECKPOINT_PAGES", default_value_t = app::storage::WAL_CHECKPOINT_PAGES, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub sqlite_checkpoint_pages: u32,
+
     /// Sessions end after this many days without activity.
     #[arg(long, env = "INTENTLAB_SESSION_IDLE_DAYS", default_value_t = 7, global = true)]
     pub session_idle_days: i64,
@@ -50,6 +55,7 @@ impl Settings {
             site_root: site_root.to_string(),
             public_url: None,
             db_max_connections: 10,
+            sqlite_checkpoint_pages: app::storage::WAL_CHECKPOINT_PAGES,
             session_idle_days: 7,
             geoip_db: None,
             log: "warn".into(),

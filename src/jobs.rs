@@ -27,8 +27,8 @@ const JOBS: &[Job] = &[
     Job { name: "checkpoint-wal", period: Duration::from_secs(1), step: checkpoint_wal },
 ];
 
-/// Copies SQLite's write-ahead log into the database file beside the ingest writer, which does not do it itself
-/// (see `Db::dedicated_writer`).
+/// Copies SQLite's write-ahead log into the database file beside the ingest writer, so that the checkpoints inside
+/// its commits have little left to copy (see `Db::dedicated_writer`).
 fn checkpoint_wal(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
     Box::pin(async move { Ok(state.db.checkpoint().await?) })
 }

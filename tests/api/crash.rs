@@ -118,7 +118,7 @@ async fn acknowledged_events_survive_a_kill_9_exactly_once() {
     // Restart on the same database: every acknowledged event is there, exactly once.
     let mut server = start_server(&database_url, port, dir.path());
     wait_ready(&base).await;
-    let db = app::storage::Db::connect(&database_url, 2).await.unwrap();
+    let db = app::storage::Db::connect(&database_url, 2, app::storage::WAL_CHECKPOINT_PAGES).await.unwrap();
     let stored: Vec<String> = app::storage::on_pool!(&db, pool => {
         sqlx::query_scalar("SELECT message_id FROM events").fetch_all(pool).await.unwrap()
     });

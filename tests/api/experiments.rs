@@ -272,7 +272,7 @@ async fn exposures_are_recorded_once_per_unit_and_drained_on_shutdown() {
     }
     let url = app.database_url.clone();
     let _dir = app.stop().await;
-    let db = app::storage::Db::connect(&url, 1).await.unwrap();
+    let db = app::storage::Db::connect(&url, 1, app::storage::WAL_CHECKPOINT_PAGES).await.unwrap();
     let count = |sql: &'static str| async {
         app::on_pool!(&db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
     };

@@ -649,7 +649,7 @@ async fn with_a_geoip_database_locations_are_derived_from_the_ip_which_is_then_d
 }
 
 #[tokio::test]
-async fn sqlite_write_ahead_log_reaches_the_database_file_though_the_ingest_writer_never_checkpoints() {
+async fn sqlite_write_ahead_log_reaches_the_database_file_within_seconds() {
     let app = spawn_app().await;
     let Some(path) = app.database_url.strip_prefix("sqlite://").map(std::path::PathBuf::from) else {
         return; // PostgreSQL: no write-ahead log of ours to copy.
@@ -674,4 +674,29 @@ async fn sqlite_write_ahead_log_reaches_the_database_file_though_the_ingest_writ
         assert!(std::time::Instant::now() < deadline, "the database file stayed at {now} bytes (from {before})");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn sqlite_write_ahead_log_stays_bounded_under_sustained_ingestion() {
+    // SQLite writes its log from the start again only after a checkpoint that reached the log's end, which one
+    // running beside a busy writer never does: without checkpoints of its own between its transactions, the
+    // writer's log grew as long as events kept coming.
+    let app = spawn_app_with(|settings| settings.sqlite_checkpoint_pages = 1000).await;
+    let Some(path) = app.database_url.strip_prefix("sqlite://") else {
+        return; // PostgreSQL: no write-ahead log of ours.
+    };
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
+    let key = app.api_key("ingest").await;
+    let padding = "x".repeat(8000);
+    let mut largest = 0;
+    // ~16 MB of events, four times the log's threshold here (1000 pages, ~4 MB).
+    for batch in 0..16 {
+        let events: Vec<Value> = (0..125)
+            .map(|i| track(&format!("b{batch}-{i}"), &format!("anon-{i}"), "Product Viewed", json!({"note": padding})))
+            .collect();
+        ingest_ok(&app, &key, Value::Array(events)).await;
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert!(largest > 3_000_000, "too little was written to cross the threshold: the log reached {largest} bytes");
+    assert!(largest < 8_000_000, "the log grew to {largest} bytes");
 }
