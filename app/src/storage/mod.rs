@@ -31,8 +31,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 /// SQLite checkpoints its write-ahead log into the database file when a commit leaves more pages than this in it
 /// (160 MiB, where SQLite's default is 4 MiB); the `checkpoint-wal` job copies most of it beforehand, beside the
 /// ingest writer (see [`Db::dedicated_writer`]). Measured with the ingest bench: 4 MiB → 40 MiB gave a bare insert
-/// of events rows 10–15 % more rows per second, 40 → 160 MiB the whole pipeline 15–20 % more events per second
-/// with batches of 100 and with one event per shopper. The log's file keeps its largest size (this plus one group
+/// of events rows 10–15 % more rows per second, 40 → 160 MiB on the ingest writer's connection the whole pipeline
+/// 15–20 % more events per second with batches of 100 and with one event per shopper. The log's file keeps its largest size (this plus one group
 /// of events) for reuse.
 pub const WAL_CHECKPOINT_PAGES: u32 = 40_000;
 

@@ -12,8 +12,9 @@ use crate::error::AppError;
 use crate::storage::profiles::{ProfileRecord, PROFILE_COLUMNS};
 use crate::storage::select_in;
 use chrono::{DateTime, Utc};
+use sqlx::query_builder::Separated;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::HashSet;
 
 const ROWS_PER_STATEMENT: usize = 500;
@@ -48,15 +49,10 @@ impl Statements for PgConnection {
     }
 
     async fn insert_identities(&mut self, rows: &[NewIdentity]) -> Result<(), AppError> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(INSERT_IDENTITIES);
-            query.push_values(chunk, |mut values, row| {
-                values.push_bind(&row.id).push_bind(row.profile).push_bind(row.kind).push_bind(row.first_seen);
-            });
-            query.push(" ON CONFLICT (id) DO NOTHING");
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
+        write_chunked(self, INSERT_IDENTITIES, rows, " ON CONFLICT (id) DO NOTHING", |mut values, row| {
+            values.push_bind(&row.id).push_bind(row.profile).push_bind(row.kind).push_bind(row.first_seen);
+        })
+        .await
     }
 
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
@@ -109,7 +105,7 @@ impl Statements for PgConnection {
 
     async fn insert_orders(&mut self, rows: &[OrderRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
         for (chunk, is_new) in rows.chunks(ROWS_PER_STATEMENT).zip(is_new.chunks_mut(ROWS_PER_STATEMENT)) {
-            let mut query = sqlx::QueryBuilder::new(INSERT_ORDERS);
+            let mut query = QueryBuilder::new(INSERT_ORDERS);
             query.push_values(chunk, |mut values, row| {
                 values
                     .push_bind(&row.order.order_id)
@@ -136,82 +132,79 @@ impl Statements for PgConnection {
     }
 
     async fn upsert_states(&mut self, states: &[(i64, &str, SignalState)]) -> Result<(), AppError> {
-        for chunk in states.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(UPSERT_STATES);
-            query.push_values(chunk, |mut row, (profile, key, state)| {
-                row.push_bind(*profile)
-                    .push_bind(*key)
-                    .push_bind(state.matches)
-                    .push_bind(state.last_occurrence)
-                    .push_bind(state.score)
-                    .push_bind(state.score_at);
-            });
-            query.push(ON_STATE_CONFLICT);
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
+        write_chunked(self, UPSERT_STATES, states, ON_STATE_CONFLICT, |mut values, (profile, key, state)| {
+            values
+                .push_bind(*profile)
+                .push_bind(*key)
+                .push_bind(state.matches)
+                .push_bind(state.last_occurrence)
+                .push_bind(state.score)
+                .push_bind(state.score_at);
+        })
+        .await
     }
 
     async fn add_signal_volume(&mut self, rows: &[VolumeRow<'_>]) -> Result<(), AppError> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(ADD_VOLUME);
-            query.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(&row.signal.key)
-                    .push_bind(row.signal.version)
-                    .push_bind(row.day)
-                    .push_bind(row.channel)
-                    .push_bind(row.matches);
-            });
-            query.push(ON_VOLUME_CONFLICT);
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
+        write_chunked(self, ADD_VOLUME, rows, ON_VOLUME_CONFLICT, |mut values, row| {
+            values
+                .push_bind(&row.signal.key)
+                .push_bind(row.signal.version)
+                .push_bind(row.day)
+                .push_bind(row.channel)
+                .push_bind(row.matches);
+        })
+        .await
     }
 
     async fn update_profiles(&mut self, rows: &[&ProfileRecord], changed_at: DateTime<Utc>) -> Result<(), AppError> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            // Every row exists: the upsert is a multi-row UPDATE. The identity column's values are given on purpose.
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, revenue, \
-                 intent_score, stage, changed_at) OVERRIDING SYSTEM VALUE ",
-            );
-            query.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(row.id)
-                    .push_bind(&row.traits)
-                    .push_bind(&row.consent)
-                    .push_bind(row.opted_out)
-                    .push_bind(&row.channels)
-                    .push_bind(row.first_seen)
-                    .push_bind(row.last_seen)
-                    .push_bind(row.orders)
-                    .push_bind(row.revenue)
-                    .push_bind(row.intent_score)
-                    .push_bind(&row.stage)
-                    .push_bind(changed_at);
-            });
-            query.push(
-                " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, opted_out = excluded.opted_out, \
-                 channels = excluded.channels, first_seen = excluded.first_seen, last_seen = excluded.last_seen, orders = excluded.orders, \
-                 revenue = excluded.revenue, intent_score = excluded.intent_score, stage = excluded.stage, changed_at = excluded.changed_at",
-            );
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
+        // Every row exists: the upsert is a multi-row UPDATE. The identity column's values are given on purpose.
+        let insert = "INSERT INTO profiles (id, traits, consent, opted_out, channels, first_seen, last_seen, orders, \
+                      revenue, intent_score, stage, changed_at) OVERRIDING SYSTEM VALUE ";
+        let on_conflict = " ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, consent = excluded.consent, \
+             opted_out = excluded.opted_out, channels = excluded.channels, first_seen = excluded.first_seen, \
+             last_seen = excluded.last_seen, orders = excluded.orders, revenue = excluded.revenue, \
+             intent_score = excluded.intent_score, stage = excluded.stage, changed_at = excluded.changed_at";
+        write_chunked(self, insert, rows, on_conflict, |mut values, row| {
+            values
+                .push_bind(row.id)
+                .push_bind(&row.traits)
+                .push_bind(&row.consent)
+                .push_bind(row.opted_out)
+                .push_bind(&row.channels)
+                .push_bind(row.first_seen)
+                .push_bind(row.last_seen)
+                .push_bind(row.orders)
+                .push_bind(row.revenue)
+                .push_bind(row.intent_score)
+                .push_bind(&row.stage)
+                .push_bind(changed_at);
+        })
+        .await
     }
 
     async fn add_counters(&mut self, rows: &[CounterRow<'_>]) -> Result<(), AppError> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(ADD_COUNTERS);
-            query.push_values(chunk, |mut values, row| {
-                values.push_bind(row.source).push_bind(row.hour).push_bind(&row.metric).push_bind(row.count);
-            });
-            query.push(ON_COUNTER_CONFLICT);
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
+        write_chunked(self, ADD_COUNTERS, rows, ON_COUNTER_CONFLICT, |mut values, row| {
+            values.push_bind(row.source).push_bind(row.hour).push_bind(&row.metric).push_bind(row.count);
+        })
+        .await
     }
+}
+
+/// `{insert} VALUES (…), (…), … {on_conflict}` over `rows`, `ROWS_PER_STATEMENT` at a time; `bind` binds one row.
+async fn write_chunked<'r, T>(
+    conn: &mut PgConnection,
+    insert: &str,
+    rows: &'r [T],
+    on_conflict: &str,
+    mut bind: impl FnMut(Separated<'_, 'r, Postgres, &'static str>, &'r T),
+) -> Result<(), AppError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::new(insert);
+        query.push_values(chunk, &mut bind);
+        query.push(on_conflict);
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// `{select} IN (…)` over `values`, `ROWS_PER_STATEMENT` at a time.
