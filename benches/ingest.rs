@@ -12,6 +12,7 @@
 //! in a row per shopper, as a site's tracking proxy forwards them) or spread every event over another shopper (the
 //! worst case for the per-profile work). The load generator shares the two cores with the server.
 
+use app::model::WriterStats;
 use intentlab::config::Settings;
 use intentlab::startup::Application;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -141,6 +142,21 @@ async fn bare_insert_throughput(db: &app::storage::Db, events: u64) -> anyhow::R
     Ok(events as f64 / elapsed.as_secs_f64())
 }
 
+/// How the ingest writer spent a phase: the share of it committing, and how long requests queued for it.
+fn writer_report(before: WriterStats, after: WriterStats, elapsed: Duration) -> String {
+    let groups = (after.groups - before.groups).max(1) as f64;
+    let requests = (after.requests - before.requests).max(1) as f64;
+    format!(
+        "writer busy {:.0} % of the time; {:.0} events and {:.1} requests per transaction, {:.1} ms per \
+         transaction; requests queued {:.1} ms on average",
+        100.0 * (after.busy_seconds - before.busy_seconds) / elapsed.as_secs_f64(),
+        (after.events - before.events) as f64 / groups,
+        requests / groups,
+        1000.0 * (after.busy_seconds - before.busy_seconds) / groups,
+        1000.0 * (after.queued_seconds - before.queued_seconds) / requests,
+    )
+}
+
 async fn run_backend(label: &str, database_url: String, site: &std::path::Path) -> anyhow::Result<Vec<(String, f64)>> {
     let settings = Settings::in_process(&database_url, &site.display().to_string());
     let app = Application::build(settings).await?;
@@ -159,9 +175,11 @@ async fn run_backend(label: &str, database_url: String, site: &std::path::Path) 
     let mut results = Vec::new();
     pipeline_throughput(&url, &key, "warmup", 100, 1).await?;
     for (batch, per_shopper) in [(100u64, 10u64), (1000, 10), (1000, 1)] {
+        let (before, started) = (state.ingest.writer_stats(), Instant::now());
         let rate = pipeline_throughput(&url, &key, &format!("b{batch}-s{per_shopper}"), batch, per_shopper).await?;
         let label = format!("{label}, batches of {batch}, {per_shopper} event(s) per shopper in a row");
         println!("{label}: {rate:.0} events/s acknowledged and committed");
+        println!("  {}", writer_report(before, state.ingest.writer_stats(), started.elapsed()));
         results.push((label, rate));
     }
     let bare = bare_insert_throughput(&state.db, 300_000).await?;

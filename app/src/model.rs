@@ -224,6 +224,23 @@ pub struct IngestStats {
     pub hours: Vec<HourStats>,
     /// Events waiting to be committed right now.
     pub in_flight: usize,
+    /// The ingest writer's work since this instance started.
+    pub writer: WriterStats,
+}
+
+/// What an instance's ingest writer has done since it started. `busy_seconds` against the uptime says how close
+/// ingestion is to its limit; `queued_seconds / requests` is the mean time a request waited for its transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriterStats {
+    /// Transactions committed, each one group of requests.
+    pub groups: u64,
+    pub requests: u64,
+    /// Valid events in those requests (stored, duplicate or deliberately dropped).
+    pub events: u64,
+    /// Time spent committing.
+    pub busy_seconds: f64,
+    /// Time requests spent queued before their transaction began, summed over requests.
+    pub queued_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,6 +73,15 @@ async fn valid_events_are_stored_even_when_others_in_the_batch_are_rejected_and_
     assert_eq!(stats["rejected"]["missing_message_id"], 2);
     assert_eq!(stats["rejected"]["invalid_timestamp"], 2);
     assert_eq!(stats["sources"].as_object().unwrap().len(), 1);
+    // Two requests, each committed in a transaction of its own (the second was sent after the first's answer),
+    // with their three valid events each.
+    let writer = &stats["writer"];
+    assert_eq!(
+        (writer["groups"].as_u64(), writer["requests"].as_u64(), writer["events"].as_u64()),
+        (Some(2), Some(2), Some(6)),
+        "{stats}"
+    );
+    assert!(writer["busy_seconds"].as_f64().unwrap() > 0.0, "{stats}");
 
     // A retry that also carries new events: only the new ones are stored and counted, however the stored ones are
     // interleaved with them.

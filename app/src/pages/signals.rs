@@ -5,7 +5,7 @@ use crate::components::feedback::{ActionError, LoadError};
 use crate::components::{format_time, stage_badge};
 use crate::domain::signals::{SignalSpec, SignalStatus};
 use crate::error::AppError;
-use crate::model::{IngestStats, Preview, Signal, VolumePoint};
+use crate::model::{IngestStats, Preview, Signal, VolumePoint, WriterStats};
 use crate::pages::experiment_form::json_text;
 use crate::pages::experiments::can_edit;
 use leptos::prelude::*;
@@ -320,8 +320,24 @@ fn IngestSummary(stats: IngestStats) -> impl IntoView {
             </div>
             {rejected.map(|text| view! { <p class="muted small">"Rejected by reason: "{text}</p> })}
             <p class="muted small">{format!("{} events waiting to be committed; {} sources.", stats.in_flight, stats.sources.len())}</p>
+            <p class="muted small" data-testid="ingest-writer">{writer_summary(&stats.writer)}</p>
         </section>
     }
+}
+
+/// The ingest writer's work since the instance started, for whoever wonders whether ingestion keeps up.
+fn writer_summary(writer: &WriterStats) -> String {
+    if writer.groups == 0 {
+        return "No events committed since this instance started.".into();
+    }
+    format!(
+        "Since this instance started: {} events in {} transactions, {:.1} ms per transaction; a request waited {:.1} ms \
+         on average for its transaction to begin.",
+        writer.events,
+        writer.groups,
+        1000.0 * writer.busy_seconds / writer.groups as f64,
+        1000.0 * writer.queued_seconds / writer.requests.max(1) as f64,
+    )
 }
 
 /// The editor's fields, as typed.

@@ -5,21 +5,28 @@
 //!
 //! The pipeline is bounded by the number of events in flight. When it is full the request is refused at once
 //! with 503 and `Retry-After` instead of queueing without limit.
+//!
+//! The writer runs on a thread of its own: SQLite's statements block, and a writer that shared the runtime's two
+//! workers with the requests had to hand its worker over for every group (`block_in_place`) and wait for one
+//! back afterwards. [`WriterStats`] tells how busy it is and how long requests queue for it.
 
 use crate::auth::Caller;
 use crate::domain::access::Access;
 use crate::domain::events::{self, BatchDefaults, Dialect, Rejection};
 use crate::domain::signals::Library;
 use crate::error::AppError;
+use crate::model::WriterStats;
 use crate::state::AppState;
-use crate::storage::ingest::{self, Outcome, Submission};
+use crate::storage::ingest::{Outcome, Submission, Writer};
 use crate::storage::Db;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Events accepted into the pipeline but not yet committed: a few seconds of peak traffic.
@@ -31,6 +38,7 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 
 struct Job {
     submission: Submission,
+    queued_at: Instant,
     reply: oneshot::Sender<Result<Outcome, AppError>>,
     /// Held until the job is committed: the pipeline's capacity counts events in flight.
     _permit: OwnedSemaphorePermit,
@@ -43,6 +51,17 @@ pub struct Ingestor {
     capacity: Arc<Semaphore>,
     size: usize,
     library: Arc<ArcSwap<Library>>,
+    work: Arc<WriterWork>,
+}
+
+/// Running totals behind [`WriterStats`].
+#[derive(Default)]
+struct WriterWork {
+    groups: AtomicU64,
+    requests: AtomicU64,
+    events: AtomicU64,
+    busy_micros: AtomicU64,
+    queued_micros: AtomicU64,
 }
 
 impl Default for Ingestor {
@@ -74,6 +93,19 @@ impl Ingestor {
             capacity: Arc::new(Semaphore::new(events)),
             size: events,
             library: Arc::default(),
+            work: Arc::default(),
+        }
+    }
+
+    /// What the writer has done since the process started.
+    pub fn writer_stats(&self) -> WriterStats {
+        let micros = |counter: &AtomicU64| Duration::from_micros(counter.load(Ordering::Relaxed)).as_secs_f64();
+        WriterStats {
+            groups: self.work.groups.load(Ordering::Relaxed),
+            requests: self.work.requests.load(Ordering::Relaxed),
+            events: self.work.events.load(Ordering::Relaxed),
+            busy_seconds: micros(&self.work.busy_micros),
+            queued_seconds: micros(&self.work.queued_micros),
         }
     }
 
@@ -106,51 +138,91 @@ impl Ingestor {
         })?;
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Job { submission, reply, _permit: permit })
+            .send(Job { submission, queued_at: Instant::now(), reply, _permit: permit })
             .map_err(|_| AppError::Unavailable("the ingest writer has stopped".into()))?;
         answer.await.map_err(|_| AppError::Unavailable("the ingest writer stopped before committing".into()))?
     }
 
-    /// Commits submissions until `stop` resolves, then commits what is still queued.
-    pub async fn run_writer(&self, db: Db, stop: impl std::future::Future<Output = ()>) {
-        let Some(mut receiver) = self.receiver.lock().ok().and_then(|mut r| r.take()) else {
+    /// Commits submissions until `stop` resolves, then commits what is still queued; returns when done. The
+    /// work happens on a thread of its own (`ingest-writer`).
+    pub async fn run_writer(&self, db: Db, stop: impl Future<Output = ()>) {
+        let Some(receiver) = self.receiver.lock().ok().and_then(|mut r| r.take()) else {
             tracing::error!("the ingest writer is already running");
             return;
         };
-        let own = db
-            .dedicated_writer()
-            .await
-            .inspect_err(|err| tracing::warn!(%err, "the ingest writer shares the pool: no connection of its own"))
-            .ok();
-        let db = own.as_ref().unwrap_or(&db);
+        let (stopping, stopped) = oneshot::channel::<()>();
+        let (finished, mut done) = oneshot::channel::<()>();
+        let (writer, runtime) = (self.clone(), tokio::runtime::Handle::current());
+        let spawned = std::thread::Builder::new().name("ingest-writer".into()).spawn(move || {
+            // Stops when told to, or when `run_writer` is dropped without being told.
+            runtime.block_on(writer.write_until(db, receiver, async move {
+                let _ = stopped.await;
+            }));
+            let _ = finished.send(());
+        });
+        if let Err(err) = spawned {
+            // Requests then fail with 503 (the queue's receiver is gone): nothing is acknowledged unwritten.
+            tracing::error!(%err, "the ingest writer's thread could not start");
+            return;
+        }
+        tokio::select! {
+            _ = stop => { let _ = stopping.send(()); }
+            _ = &mut done => return,
+        }
+        let _ = done.await;
+    }
+
+    async fn write_until(&self, db: Db, mut receiver: mpsc::UnboundedReceiver<Job>, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut writer = loop {
+            match Writer::open(&db).await {
+                Ok(writer) => break writer,
+                // Requests queue meanwhile, until the pipeline is full and refuses more with 503.
+                Err(err) => tracing::error!(%err, "the ingest writer cannot open its connection; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                // Nothing queued was acknowledged: dropping it answers its requests with 503.
+                _ = &mut stop => return,
+            }
+        };
         loop {
             tokio::select! {
                 biased;
                 job = receiver.recv() => match job {
-                    Some(first) => self.commit_group(db, collect_group(first, &mut receiver)).await,
+                    Some(first) => self.commit_group(&mut writer, collect_group(first, &mut receiver)).await,
                     None => break,
                 },
                 _ = &mut stop => {
                     // Requests have finished (the server stops jobs after draining them): commit the rest.
                     receiver.close();
                     while let Some(first) = receiver.recv().await {
-                        self.commit_group(db, collect_group(first, &mut receiver)).await;
+                        self.commit_group(&mut writer, collect_group(first, &mut receiver)).await;
                     }
                     break;
                 }
             }
         }
-        if let Some(own) = own {
-            own.close().await;
-        }
+        writer.close().await;
     }
 
-    async fn commit_group(&self, db: &Db, jobs: Vec<Job>) {
+    async fn commit_group(&self, writer: &mut Writer, jobs: Vec<Job>) {
+        let started = Instant::now();
+        let queued: Duration = jobs.iter().map(|job| started - job.queued_at).sum();
+        let events: usize = jobs.iter().map(|job| job.submission.events.len()).sum();
+        self.work.groups.fetch_add(1, Ordering::Relaxed);
+        self.work.requests.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        self.work.events.fetch_add(events as u64, Ordering::Relaxed);
+        self.work.queued_micros.fetch_add(queued.as_micros() as u64, Ordering::Relaxed);
+        self.commit_jobs(writer, jobs).await;
+        self.work.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    async fn commit_jobs(&self, writer: &mut Writer, jobs: Vec<Job>) {
         let library = self.library();
         let (submissions, replies): (Vec<Submission>, Vec<_>) =
             jobs.into_iter().map(|job| (job.submission, (job.reply, job._permit))).unzip();
-        match commit_with_retries(db, &submissions, &library).await {
+        match commit_with_retries(writer, &submissions, &library).await {
             Ok(outcomes) => {
                 for ((reply, _permit), outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -162,7 +234,7 @@ impl Ingestor {
             // request cannot take its neighbours down with it.
             Err(_) if submissions.len() > 1 => {
                 for (submission, (reply, _permit)) in submissions.into_iter().zip(replies) {
-                    let result = commit_with_retries(db, std::slice::from_ref(&submission), &library).await;
+                    let result = commit_with_retries(writer, std::slice::from_ref(&submission), &library).await;
                     let _ = reply.send(result.map(|mut outcomes| outcomes.remove(0)));
                 }
             }
@@ -176,10 +248,14 @@ impl Ingestor {
 }
 
 /// Retries briefly while the database is unavailable (busy, restarting); other errors are final.
-async fn commit_with_retries(db: &Db, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
+async fn commit_with_retries(
+    writer: &mut Writer,
+    submissions: &[Submission],
+    library: &Library,
+) -> Result<Vec<Outcome>, AppError> {
     let mut delay = Duration::from_millis(50);
     for attempt in 1.. {
-        match ingest::commit(db, submissions, library).await {
+        match writer.commit(submissions, library).await {
             Err(AppError::Unavailable(cause)) if attempt < 4 => {
                 tracing::warn!(attempt, %cause, "committing events failed; retrying");
                 tokio::time::sleep(delay).await;

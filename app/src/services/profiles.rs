@@ -181,6 +181,7 @@ pub async fn ingest_stats(state: &AppState, caller: &Caller, hours: Option<i64>)
         sources: BTreeMap::new(),
         hours: Vec::new(),
         in_flight: state.ingest.in_flight(),
+        writer: state.ingest.writer_stats(),
     };
     // Sources are stored as `key:<id>`; people read key names.
     let key_names: BTreeMap<String, String> = crate::storage::api_keys::list(&state.db)

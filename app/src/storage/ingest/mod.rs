@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
 use sqlx::types::Json;
+use sqlx::PgPool;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -85,20 +86,44 @@ enum Fate {
     Keep { profile: i64 },
 }
 
-/// Commits a group of submissions in one transaction: all of it, or nothing.
-pub async fn commit(db: &Db, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut conn = pool.acquire().await?;
+/// The ingest writer's own connection, held for as long as the writer runs. On SQLite it is the connection's
+/// SQLite handle, taken from sqlx once: its statements stay prepared from one transaction to the next.
+pub enum Writer {
+    Sqlite(sqlite::Writer),
+    Postgres(PgPool),
+}
+
+impl Writer {
+    /// Opens a connection of the writer's own beside `db`'s pool (see [`Db::dedicated_writer`]).
+    pub async fn open(db: &Db) -> Result<Writer, AppError> {
+        Ok(match db.dedicated_writer().await? {
+            Db::Sqlite(pool) => Writer::Sqlite(sqlite::Writer::open(pool).await?),
+            Db::Postgres(pool) => Writer::Postgres(pool),
+        })
+    }
+
+    /// Commits a group of submissions in one transaction: all of it, or nothing. On SQLite this blocks the
+    /// thread until the commit is durable, so the writer runs on a thread of its own.
+    pub async fn commit(&mut self, submissions: &[Submission], library: &Library) -> Result<Vec<Outcome>, AppError> {
+        match self {
             // SQLite's statements block instead of waiting: `fold` finishes in its first poll, on this thread.
-            sqlite::write_transaction(&mut conn, |tx| futures_executor::block_on(fold(tx, submissions, library))).await
+            Writer::Sqlite(writer) => {
+                writer.write_transaction(|tx| futures_executor::block_on(fold(tx, submissions, library)))
+            }
+            Writer::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INGEST_LOCK).execute(&mut *tx).await?;
+                let outcomes = fold(&mut *tx, submissions, library).await?;
+                tx.commit().await?;
+                Ok(outcomes)
+            }
         }
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INGEST_LOCK).execute(&mut *tx).await?;
-            let outcomes = fold(&mut *tx, submissions, library).await?;
-            tx.commit().await?;
-            Ok(outcomes)
+    }
+
+    pub async fn close(self) {
+        match self {
+            Writer::Sqlite(writer) => writer.close().await,
+            Writer::Postgres(pool) => pool.close().await,
         }
     }
 }

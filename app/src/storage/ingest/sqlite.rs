@@ -17,34 +17,53 @@ use crate::storage::profiles::{ProfileRecord, PROFILE_COLUMNS};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::{params, Transaction, TransactionBehavior};
 use serde::Serialize;
+use sqlx::pool::PoolConnection;
 use sqlx::types::Json;
+use sqlx::{Sqlite, SqlitePool};
 
-/// Runs `work` in one write transaction (`BEGIN IMMEDIATE`: it queues for the write lock up front) on the
-/// connection's own handle, in this thread; commits if `work` succeeds, rolls back otherwise.
-pub(super) async fn write_transaction<T>(
-    conn: &mut sqlx::SqliteConnection,
-    work: impl FnOnce(&mut Transaction<'_>) -> Result<T, AppError>,
-) -> Result<T, AppError> {
-    let mut handle = conn.lock_handle().await?;
-    // SAFETY: sqlx's worker leaves the handle to us while `handle` is held, and `from_handle` never closes it.
-    let mut db = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
-    // Room for every statement of the transaction (the default is 16).
-    db.set_prepared_statement_cache_capacity(32);
-    let run = || {
+/// The writer's connection: sqlx opened it (with the pool's settings), the writer drives its SQLite handle.
+pub struct Writer {
+    // Declared first, dropped first: its prepared statements are finalized before sqlx closes the handle.
+    handle: rusqlite::Connection,
+    connection: PoolConnection<Sqlite>,
+    pool: SqlitePool,
+}
+
+impl Writer {
+    /// Takes a connection out of `pool` for good and its handle from sqlx.
+    pub(super) async fn open(pool: SqlitePool) -> Result<Writer, AppError> {
+        let mut connection = pool.acquire().await?;
+        let raw = connection.lock_handle().await?.as_raw_handle();
+        // SAFETY: the handle stays open while `connection` lives, which `Writer` keeps (and drops after `handle`).
+        // sqlx touches a connection's handle only for commands sent through it, and the writer never sends any:
+        // the connection is checked out of its pool, so nothing else can either. `from_handle` never closes it.
+        let handle = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
+        // Room for every statement of the transaction (the default is 16).
+        handle.set_prepared_statement_cache_capacity(32);
+        Ok(Writer { handle, connection, pool })
+    }
+
+    /// Runs `work` in one write transaction (`BEGIN IMMEDIATE`: it queues for the write lock up front), in this
+    /// thread; commits if `work` succeeds, rolls back otherwise.
+    pub(super) fn write_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Transaction<'_>) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         // A transaction left open by a failed rollback must not swallow the next one.
-        if !db.is_autocommit() {
-            db.execute_batch("ROLLBACK")?;
+        if !self.handle.is_autocommit() {
+            self.handle.execute_batch("ROLLBACK")?;
         }
-        let mut tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = self.handle.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let result = work(&mut tx)?;
         tx.commit()?;
         Ok(result)
-    };
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    // Blocking work: on a multi-threaded runtime this worker's other tasks move to another meanwhile.
-    match Handle::current().runtime_flavor() {
-        RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
-        _ => run(),
+    }
+
+    pub(super) async fn close(self) {
+        let Writer { handle, connection, pool } = self;
+        drop(handle);
+        drop(connection);
+        pool.close().await;
     }
 }
 
