@@ -1,5 +1,5 @@
 //! The ingest transaction on SQLite: the whole of it on the writer's thread, on the sqlx connection's own SQLite
-//! handle, every statement prepared once per transaction and run once per row.
+//! handle, every statement prepared once for the writer's life and run once per row.
 //!
 //! Through sqlx, every statement is a round trip to the connection's worker thread, every bound value is copied for
 //! it and every result value copied back: at a group's thousands of rows, a quarter of the writer's time, and the
