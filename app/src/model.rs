@@ -243,6 +243,29 @@ pub struct WriterStats {
     pub queued_seconds: f64,
 }
 
+impl WriterStats {
+    /// The work done between `earlier` and these totals (both read from the same instance).
+    pub fn since(self, earlier: WriterStats) -> WriterStats {
+        WriterStats {
+            groups: self.groups - earlier.groups,
+            requests: self.requests - earlier.requests,
+            events: self.events - earlier.events,
+            busy_seconds: self.busy_seconds - earlier.busy_seconds,
+            queued_seconds: self.queued_seconds - earlier.queued_seconds,
+        }
+    }
+
+    /// Mean time one transaction took, in milliseconds (0 before the first).
+    pub fn ms_per_transaction(&self) -> f64 {
+        1000.0 * self.busy_seconds / self.groups.max(1) as f64
+    }
+
+    /// Mean time a request waited for its transaction to begin, in milliseconds (0 before the first).
+    pub fn mean_queued_ms(&self) -> f64 {
+        1000.0 * self.queued_seconds / self.requests.max(1) as f64
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HourStats {
     pub hour: DateTime<Utc>,

@@ -642,6 +642,36 @@ async fn experiments_target_the_intent_stage_and_keep_opted_out_people_out() {
 }
 
 #[tokio::test]
+async fn what_a_devices_events_repeat_is_stored_once_and_every_event_reads_back_its_whole_context() {
+    let app = spawn_app().await;
+    let key = app.api_key("ingest,read").await;
+    let agent = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15";
+    let page = |id: &str, path: &str| {
+        json!({"message_id": id, "type": "page", "anonymous_id": "ctx-shopper", "properties": {"path": path},
+               "context": {"userAgent": agent, "locale": "fr-FR", "campaign": {"source": "news", "medium": "email"}}})
+    };
+    // Two requests, two transactions: the second finds the context the first stored.
+    ingest_ok(&app, &key, json!([page("c1", "/a"), page("c2", "/b")])).await;
+    ingest_ok(&app, &key, json!([page("c3", "/c")])).await;
+    let stored: i64 = app::storage::on_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM event_contexts").fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(stored, 1, "one device, one stored context");
+
+    let timeline = get_json(&app, &key, "/api/v1/profiles/ctx-shopper/events").await;
+    let events = timeline["events"].as_array().unwrap();
+    let paths: Vec<&str> = events.iter().map(|e| e["context"]["page"]["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/c", "/b", "/a"]);
+    for event in events {
+        let context = &event["context"];
+        assert_eq!((context["user_agent"].as_str(), context["locale"].as_str()), (Some(agent), Some("fr-FR")));
+        assert_eq!(context["device"]["browser"], "Safari");
+        assert_eq!(context["campaign"], json!({"source": "news", "medium": "email"}));
+        assert_eq!((context["channel"].as_str(), event["channel"].as_str()), (Some("email"), Some("email")));
+    }
+}
+
+#[tokio::test]
 async fn with_a_geoip_database_locations_are_derived_from_the_ip_which_is_then_dropped() {
     let database = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geoip-test.mmdb");
     let app = spawn_app_with(|settings| settings.geoip_db = Some(database.into())).await;

@@ -553,6 +553,29 @@ pub fn normalize_context(
     (Value::Object(normalized), channel)
 }
 
+/// Keys of a normalized context that change from one event to the next: where on the site or in the app it happened.
+/// The rest (device, user agent, campaign, location, locale, library) repeats over a device's events.
+const OWN_CONTEXT_KEYS: &[&str] = &["page", "screen", "referrer"];
+
+/// A normalized context split for storage: what the events of one device repeat (`shared`, stored once for all of
+/// them) and what is this event's own (`own`). [`join_context`] puts them back together.
+pub fn split_context(context: &Value) -> (Map<String, Value>, Map<String, Value>) {
+    let Value::Object(all) = context else { return (Map::new(), Map::new()) };
+    all.iter().map(|(k, v)| (k.clone(), v.clone())).partition(|(key, _)| !OWN_CONTEXT_KEYS.contains(&key.as_str()))
+}
+
+/// The context [`split_context`] split; events stored before contexts were shared have all of it as their own.
+pub fn join_context(shared: Option<Map<String, Value>>, own: Value) -> Value {
+    match (shared, own) {
+        (Some(mut shared), Value::Object(own)) => {
+            shared.extend(own);
+            Value::Object(shared)
+        }
+        (Some(shared), _) => Value::Object(shared),
+        (None, own) => own,
+    }
+}
+
 fn is_slug(text: &str) -> bool {
     !text.is_empty() && text.len() <= 32 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -885,5 +908,24 @@ mod tests {
             json!({"message_id": "m", "type": "track", "event": "X", "user_id": "u", "traits": {"opted_out": true}}),
         );
         assert_eq!(track.unwrap().opt_out_change(), None);
+    }
+
+    #[test]
+    fn a_context_splits_into_what_a_device_repeats_and_what_is_the_events_own_and_joins_back() {
+        let page = |path: &str| {
+            native(json!({"message_id": "m", "type": "page", "anonymous_id": "a", "properties": {"path": path},
+                          "context": {"userAgent": "Mozilla/5.0 (Macintosh) Firefox/120.0", "locale": "de-DE",
+                                      "referrer": {"url": "https://search.example/"}}}))
+            .unwrap()
+            .context
+        };
+        let (first, second) = (page("/a"), page("/b"));
+        let (shared, own) = split_context(&first);
+        assert_eq!(shared, split_context(&second).0, "two pages of one device share the rest of their context");
+        assert!(shared.contains_key("user_agent") && shared.contains_key("device") && shared.contains_key("locale"));
+        assert_eq!(own.keys().collect::<Vec<_>>(), ["page", "referrer"]);
+        assert_eq!(join_context(Some(shared), Value::Object(own)), *first);
+        // Stored before contexts were shared: the whole context is the event's own.
+        assert_eq!(join_context(None, (*first).clone()), *first);
     }
 }

@@ -335,8 +335,8 @@ fn writer_summary(writer: &WriterStats) -> String {
          on average for its transaction to begin.",
         writer.events,
         writer.groups,
-        1000.0 * writer.busy_seconds / writer.groups as f64,
-        1000.0 * writer.queued_seconds / writer.requests.max(1) as f64,
+        writer.ms_per_transaction(),
+        writer.mean_queued_ms(),
     )
 }
 

@@ -1,6 +1,7 @@
 //! Reading unified profiles and their timelines, and the opt-out switch.
 
 use super::{on_pool, Backend, Db};
+use crate::domain::events::join_context;
 use crate::domain::signals::SignalState;
 use crate::error::AppError;
 use crate::model::{Identity, ProfileSummary, TimelineEvent};
@@ -71,7 +72,9 @@ struct TimelineRow {
     received_at: DateTime<Utc>,
     channel: String,
     properties: Json<Map<String, Value>>,
+    /// The event's own part of its context; `shared_context` the part its device repeats (see `event_contexts`).
     context: Json<Value>,
+    shared_context: Option<Json<Map<String, Value>>>,
     schema_violations: Option<Json<Vec<String>>>,
 }
 
@@ -86,9 +89,11 @@ pub async fn timeline(
     limit: i64,
     before: Option<(DateTime<Utc>, Option<i64>)>,
 ) -> Result<Vec<(TimelineCursor, TimelineEvent)>, AppError> {
-    let sql = "SELECT id, message_id, type, event, user_id, anonymous_id, timestamp, received_at, channel, properties, context, schema_violations \
-               FROM events WHERE profile_id = $1 AND ($2 IS NULL OR timestamp < $2 OR (timestamp = $2 AND id < $3)) \
-               ORDER BY timestamp DESC, id DESC LIMIT $4";
+    let sql = "SELECT e.id, e.message_id, e.type, e.event, e.user_id, e.anonymous_id, e.timestamp, e.received_at, \
+               e.channel, e.properties, e.context, shared.context AS shared_context, e.schema_violations \
+               FROM events e LEFT JOIN event_contexts shared ON shared.id = e.context_id \
+               WHERE e.profile_id = $1 AND ($2 IS NULL OR e.timestamp < $2 OR (e.timestamp = $2 AND e.id < $3)) \
+               ORDER BY e.timestamp DESC, e.id DESC LIMIT $4";
     let (time, row) = (before.map(|b| b.0), before.and_then(|b| b.1).unwrap_or(i64::MIN));
     let rows: Vec<TimelineRow> =
         on_pool!(db, pool => sqlx::query_as(sql).bind(profile).bind(time).bind(row).bind(limit).fetch_all(pool).await)?;
@@ -107,7 +112,7 @@ pub async fn timeline(
                     received_at: r.received_at,
                     channel: r.channel,
                     properties: r.properties.0,
-                    context: r.context.0,
+                    context: join_context(r.shared_context.map(|c| c.0), r.context.0),
                     schema_violations: r.schema_violations.map(|v| v.0),
                 },
             )

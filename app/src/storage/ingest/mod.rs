@@ -16,13 +16,14 @@ mod sqlite;
 
 use super::profiles::ProfileRecord;
 use super::{on_pool, Db};
-use crate::domain::events::{Consent, Event, EventType};
+use crate::domain::events::{split_context, Consent, Event, EventType};
 use crate::domain::signals::{self, CompiledSignal, Library, Occurrence, Order, SignalState};
 use crate::error::AppError;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Map;
+use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use sqlx::PgPool;
 use std::collections::hash_map::Entry;
@@ -297,18 +298,28 @@ async fn fold(
         .collect();
     let keep: Vec<usize> =
         fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Keep { .. })).map(|(i, _)| i).collect();
-    // Events of a batch share their normalized context when they repeat it: serialized once, stored per event.
-    // Keyed by the shared value's address.
+    // Events of a batch share their normalized context when they repeat it (keyed here by the shared value's
+    // address): it is split and serialized once. What a device repeats is stored once for all of its events
+    // (`event_contexts`, found by its digest), the rest in each event's row.
     let context_key = |event: &Event| Arc::as_ptr(&event.context) as usize;
-    let mut contexts: HashMap<usize, Box<RawValue>> = HashMap::new();
+    let mut contexts: HashMap<usize, (usize, Box<RawValue>)> = HashMap::new();
+    let mut shared: Vec<SharedContext> = Vec::new();
+    let mut shared_positions: HashMap<[u8; 32], usize> = HashMap::new();
     for &i in &keep {
         let event = events[i].1;
         if let Entry::Vacant(entry) = contexts.entry(context_key(event)) {
-            entry.insert(
-                serde_json::value::to_raw_value(&*event.context).map_err(|e| AppError::internal(e.to_string()))?,
-            );
+            let (repeated, own) = split_context(&event.context);
+            let text = serde_json::to_string(&repeated).map_err(|e| AppError::internal(e.to_string()))?;
+            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+            let position = *shared_positions.entry(digest).or_insert_with(|| {
+                shared.push(SharedContext { digest, text });
+                shared.len() - 1
+            });
+            let own = serde_json::value::to_raw_value(&own).map_err(|e| AppError::internal(e.to_string()))?;
+            entry.insert((position, own));
         }
     }
+    let shared_ids = tx.context_ids(&shared).await?;
     let rows: Vec<EventRow> = keep
         .iter()
         .map(|&i| {
@@ -319,7 +330,8 @@ async fn fold(
                 source: &submissions[submission].source,
                 profile,
                 event,
-                context: &contexts[&context_key(event)],
+                context_id: shared_ids[contexts[&context_key(event)].0],
+                context: &contexts[&context_key(event)].1,
                 problems: &checks[i].0,
             }
         })
@@ -485,8 +497,18 @@ struct EventRow<'a> {
     source: &'a str,
     profile: i64,
     event: &'a Event,
+    /// What the event's device repeats: a row of `event_contexts`.
+    context_id: i64,
+    /// The rest of the event's context (see [`split_context`]).
     context: &'a RawValue,
     problems: &'a [String],
+}
+
+/// The part of a context that a device's events repeat, stored once in `event_contexts`.
+struct SharedContext {
+    /// SHA-256 of `text`: what finds the row.
+    digest: [u8; 32],
+    text: String,
 }
 
 /// An id seen for the first time, and whose it is.
@@ -541,6 +563,9 @@ trait Statements {
 
     async fn insert_identities(&mut self, rows: &[NewIdentity]) -> Result<(), AppError>;
 
+    /// The ids of these shared contexts in `event_contexts` (indexed like `contexts`), storing the new ones.
+    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError>;
+
     /// Stores events, skipping those already stored (same source and message id), and marks in `is_new` (indexed
     /// by `EventRow::index`) the ones it stored.
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError>;
@@ -565,7 +590,8 @@ trait Statements {
 const SELECT_OWNERS: &str = "SELECT id, profile_id FROM identities WHERE id";
 const SELECT_SIGNED_IN: &str = "SELECT DISTINCT profile_id FROM identities WHERE kind = 'user_id' AND profile_id";
 const INSERT_EVENTS: &str = "INSERT INTO events (source, message_id, profile_id, type, event, user_id, anonymous_id, \
-     previous_id, timestamp, received_at, channel, properties, traits, context, consent, schema_violations) ";
+     previous_id, timestamp, received_at, channel, properties, traits, context, consent, schema_violations, \
+     context_id) ";
 const SELECT_STATES: &str =
     "SELECT profile_id, signal_key, matches, last_occurrence, score, score_at FROM profile_signals WHERE profile_id";
 const UPSERT_STATES: &str =

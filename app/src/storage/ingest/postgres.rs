@@ -1,11 +1,11 @@
 //! The ingest transaction on PostgreSQL: multi-row statements, a few hundred rows per round trip; the events as one
-//! array per column, unnested into rows — sixteen parameters however many events, where a `VALUES` list has
-//! sixteen per event for the server to parse, plan and bind.
+//! array per column, unnested into rows — seventeen parameters however many events, where a `VALUES` list has
+//! seventeen per event for the server to parse, plan and bind.
 
 use super::{
-    CounterRow, EventRow, NewIdentity, OrderRow, StateRow, Statements, VolumeRow, ADD_COUNTERS, ADD_VOLUME,
-    INSERT_EVENTS, INSERT_IDENTITIES, INSERT_ORDERS, MOVE_TO_WINNER, ON_COUNTER_CONFLICT, ON_STATE_CONFLICT,
-    ON_VOLUME_CONFLICT, SELECT_OWNERS, SELECT_SIGNED_IN, SELECT_STATES, UPSERT_STATES,
+    CounterRow, EventRow, NewIdentity, OrderRow, SharedContext, StateRow, Statements, VolumeRow, ADD_COUNTERS,
+    ADD_VOLUME, INSERT_EVENTS, INSERT_IDENTITIES, INSERT_ORDERS, MOVE_TO_WINNER, ON_COUNTER_CONFLICT,
+    ON_STATE_CONFLICT, ON_VOLUME_CONFLICT, SELECT_OWNERS, SELECT_SIGNED_IN, SELECT_STATES, UPSERT_STATES,
 };
 use crate::domain::signals::SignalState;
 use crate::error::AppError;
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sqlx::query_builder::Separated;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -55,6 +55,35 @@ impl Statements for PgConnection {
         .await
     }
 
+    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError> {
+        if contexts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let digests: Vec<&[u8]> = contexts.iter().map(|c| &c.digest[..]).collect();
+        let texts: Vec<&str> = contexts.iter().map(|c| c.text.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO event_contexts (digest, context) SELECT digest, context::jsonb \
+             FROM UNNEST($1::bytea[], $2::text[]) AS given (digest, context) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&digests)
+        .bind(&texts)
+        .execute(&mut *self)
+        .await?;
+        let stored: HashMap<Vec<u8>, i64> =
+            sqlx::query_as("SELECT digest, id FROM event_contexts WHERE digest = ANY($1)")
+                .bind(&digests)
+                .fetch_all(&mut *self)
+                .await?
+                .into_iter()
+                .collect();
+        digests
+            .iter()
+            .map(|digest| {
+                stored.get(*digest).copied().ok_or_else(|| AppError::internal("a shared context vanished while stored"))
+            })
+            .collect()
+    }
+
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
         fn column<'r, T>(rows: &'r [EventRow<'_>], value: impl Fn(&'r EventRow<'_>) -> T) -> Vec<T> {
             rows.iter().map(value).collect()
@@ -62,7 +91,7 @@ impl Statements for PgConnection {
         let sql = format!(
             "{INSERT_EVENTS} SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], \
              $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::jsonb[], \
-             $13::jsonb[], $14::jsonb[], $15::jsonb[], $16::jsonb[]) ON CONFLICT (source, message_id) DO NOTHING"
+             $13::jsonb[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::int8[]) ON CONFLICT (source, message_id) DO NOTHING"
         );
         let inserted = sqlx::query(&sql)
             .bind(column(rows, |r| r.source))
@@ -81,6 +110,7 @@ impl Statements for PgConnection {
             .bind(column(rows, |r| Json(r.context)))
             .bind(column(rows, |r| Json(&r.event.consent)))
             .bind(column(rows, |r| (!r.problems.is_empty()).then_some(Json(r.problems))))
+            .bind(column(rows, |r| r.context_id))
             .execute(&mut *self)
             .await?
             .rows_affected();

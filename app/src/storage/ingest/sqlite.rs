@@ -7,15 +7,15 @@
 //! whether its row was new, so retries need no read-back.
 
 use super::{
-    CounterRow, EventRow, NewIdentity, OrderRow, StateRow, Statements, VolumeRow, ADD_COUNTERS, ADD_VOLUME,
-    INSERT_EVENTS, INSERT_IDENTITIES, INSERT_ORDERS, MOVE_TO_WINNER, ON_COUNTER_CONFLICT, ON_STATE_CONFLICT,
-    ON_VOLUME_CONFLICT, SELECT_OWNERS, SELECT_SIGNED_IN, SELECT_STATES, UPSERT_STATES,
+    CounterRow, EventRow, NewIdentity, OrderRow, SharedContext, StateRow, Statements, VolumeRow, ADD_COUNTERS,
+    ADD_VOLUME, INSERT_EVENTS, INSERT_IDENTITIES, INSERT_ORDERS, MOVE_TO_WINNER, ON_COUNTER_CONFLICT,
+    ON_STATE_CONFLICT, ON_VOLUME_CONFLICT, SELECT_OWNERS, SELECT_SIGNED_IN, SELECT_STATES, UPSERT_STATES,
 };
 use crate::domain::signals::SignalState;
 use crate::error::AppError;
 use crate::storage::profiles::{ProfileRecord, PROFILE_COLUMNS};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rusqlite::{params, Transaction, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
 use sqlx::types::Json;
@@ -120,9 +120,24 @@ impl Statements for Transaction<'_> {
         Ok(())
     }
 
+    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError> {
+        let mut select = self.prepare_cached("SELECT id FROM event_contexts WHERE digest = ?1")?;
+        let mut insert =
+            self.prepare_cached("INSERT INTO event_contexts (digest, context) VALUES (?1, ?2) RETURNING id")?;
+        let mut ids = Vec::with_capacity(contexts.len());
+        for context in contexts {
+            let known = select.query_row([&context.digest[..]], |row| row.get(0)).optional()?;
+            ids.push(match known {
+                Some(id) => id,
+                None => insert.query_row(params![&context.digest[..], context.text], |row| row.get(0))?,
+            });
+        }
+        Ok(ids)
+    }
+
     async fn insert_events(&mut self, rows: &[EventRow<'_>], is_new: &mut [bool]) -> Result<(), AppError> {
         let mut insert = self.prepare_cached(&format!(
-            "{INSERT_EVENTS} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+            "{INSERT_EVENTS} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
              ON CONFLICT (source, message_id) DO NOTHING"
         ))?;
         for row in rows {
@@ -145,6 +160,7 @@ impl Statements for Transaction<'_> {
                 row.context.get(),
                 json_text(&event.consent)?,
                 problems,
+                row.context_id,
             ])?;
             is_new[row.index] = stored == 1;
         }
