@@ -325,13 +325,14 @@ async fn fold(
         .map(|&i| {
             let (submission, event) = events[i];
             let Fate::Keep { profile } = fates[i] else { unreachable!("only kept events are inserted") };
+            let (shared_position, own_context) = &contexts[&context_key(event)];
             EventRow {
                 index: i,
                 source: &submissions[submission].source,
                 profile,
                 event,
-                context_id: shared_ids[contexts[&context_key(event)].0],
-                context: &contexts[&context_key(event)].1,
+                context_id: shared_ids[*shared_position],
+                context: own_context,
                 problems: &checks[i].0,
             }
         })
