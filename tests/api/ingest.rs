@@ -650,13 +650,18 @@ async fn what_a_devices_events_repeat_is_stored_once_and_every_event_reads_back_
         json!({"message_id": id, "type": "page", "anonymous_id": "ctx-shopper", "properties": {"path": path},
                "context": {"userAgent": agent, "locale": "fr-FR", "campaign": {"source": "news", "medium": "email"}}})
     };
-    // Two requests, two transactions: the second finds the context the first stored.
-    ingest_ok(&app, &key, json!([page("c1", "/a"), page("c2", "/b")])).await;
+    // Two requests, two transactions: the second finds the context the first stored. An event without analytics
+    // consent, from another device, leaves no trace of its context either.
+    let unconsented = json!({"message_id": "c0", "type": "page", "anonymous_id": "private-shopper",
+        "context": {"locale": "nl-NL", "consent": {"analytics": false}}});
+    let answer = ingest_ok(&app, &key, json!([page("c1", "/a"), unconsented, page("c2", "/b")])).await;
+    assert_eq!((answer["accepted"].as_u64(), answer["consent_dropped"].as_u64()), (Some(2), Some(1)), "{answer}");
     ingest_ok(&app, &key, json!([page("c3", "/c")])).await;
-    let stored: i64 = app::storage::on_pool!(&app.db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM event_contexts").fetch_one(pool).await.unwrap()
+    let stored: Vec<String> = app::storage::on_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT CAST(context AS TEXT) FROM event_contexts").fetch_all(pool).await.unwrap()
     });
-    assert_eq!(stored, 1, "one device, one stored context");
+    assert_eq!(stored.len(), 1, "one device, one stored context: {stored:?}");
+    assert!(stored[0].contains("fr-FR"), "{stored:?}");
 
     let timeline = get_json(&app, &key, "/api/v1/profiles/ctx-shopper/events").await;
     let events = timeline["events"].as_array().unwrap();

@@ -124,7 +124,7 @@ impl Ingestor {
 
     /// Hands a submission to the writer and waits until it is committed.
     pub async fn submit(&self, submission: Submission) -> Result<Outcome, AppError> {
-        let count = submission.events.len().max(1);
+        let count = submission.events().len().max(1);
         if count > self.size {
             return Err(AppError::PayloadTooLarge(format!(
                 "{count} events cannot fit the ingest pipeline ({} events); send smaller batches",
@@ -209,7 +209,7 @@ impl Ingestor {
     async fn commit_group(&self, writer: &mut Writer, jobs: Vec<Job>) {
         let started = Instant::now();
         let queued: Duration = jobs.iter().map(|job| started - job.queued_at).sum();
-        let events: usize = jobs.iter().map(|job| job.submission.events.len()).sum();
+        let events: usize = jobs.iter().map(|job| job.submission.events().len()).sum();
         self.work.groups.fetch_add(1, Ordering::Relaxed);
         self.work.requests.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         self.work.events.fetch_add(events as u64, Ordering::Relaxed);
@@ -272,12 +272,12 @@ async fn commit_with_retries(
 }
 
 fn collect_group(first: Job, receiver: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
-    let mut events = first.submission.events.len();
+    let mut events = first.submission.events().len();
     let mut group = vec![first];
     while events < MAX_GROUP_EVENTS {
         match receiver.try_recv() {
             Ok(job) => {
-                events += job.submission.events.len();
+                events += job.submission.events().len();
                 group.push(job);
             }
             Err(_) => break,
@@ -310,19 +310,17 @@ pub async fn ingest(
         )));
     }
     let received_at = Utc::now();
-    let mut submission = Submission { source: source_of(caller), received_at, ..Default::default() };
-    let mut rejected = Vec::new();
+    let (mut valid, mut rejected) = (Vec::with_capacity(raw.len()), Vec::new());
     let mut normalizer = events::Normalizer::new(dialect, defaults, received_at);
     for (index, value) in raw.iter().enumerate() {
         let enriched = state.geoip.as_ref().and_then(|geo| geo.enrich(value));
         match normalizer.normalize(index, enriched.as_ref().unwrap_or(value)) {
-            Ok(event) => submission.events.push(event),
-            Err(rejection) => {
-                submission.rejected.push(rejection.code);
-                rejected.push(rejection);
-            }
+            Ok(event) => valid.push(event),
+            Err(rejection) => rejected.push(rejection),
         }
     }
+    let codes = rejected.iter().map(|r| r.code).collect();
+    let submission = Submission::new(source_of(caller), valid, codes, received_at)?;
     let outcome = state.ingest.submit(submission).await?;
     if outcome.opt_out_changes > 0 {
         // The assignment API keeps opted-out people out of experiments: it must know at once, here and elsewhere.
@@ -351,7 +349,7 @@ mod tests {
                 normalize(i, &raw, Dialect::Native, &BatchDefaults::default(), now).unwrap()
             })
             .collect();
-        Submission { source: "key:1".into(), events, rejected: Vec::new(), received_at: now }
+        Submission::new("key:1".into(), events, Vec::new(), now).unwrap()
     }
 
     #[tokio::test]

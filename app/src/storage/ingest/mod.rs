@@ -22,7 +22,7 @@ use crate::error::AppError;
 use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Map;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use sqlx::PgPool;
@@ -30,15 +30,79 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-/// The events of one request, already validated.
-#[derive(Debug, Default)]
+/// The events of one request, already validated, and what of them is stored as JSON text, serialized by the
+/// request: the writer is the pipeline's one serial step, while requests run on every core.
+#[derive(Debug)]
 pub struct Submission {
     /// Who sent them (`key:<id>`); message ids are unique per source.
-    pub source: String,
-    pub events: Vec<Event>,
+    source: String,
+    events: Vec<Event>,
+    /// Indexed like `events`.
+    serialized: Vec<SerializedEvent>,
+    /// The distinct shared parts of the events' contexts (see [`split_context`]).
+    contexts: Vec<SharedContext>,
     /// Codes of the events the request refused, for the counters.
-    pub rejected: Vec<&'static str>,
-    pub received_at: DateTime<Utc>,
+    rejected: Vec<&'static str>,
+    received_at: DateTime<Utc>,
+}
+
+impl Submission {
+    pub fn new(
+        source: String,
+        events: Vec<Event>,
+        rejected: Vec<&'static str>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Submission, AppError> {
+        // The events of a batch that came with the same context share it (see `Normalizer`): keyed here by the
+        // shared value's address, it is split and serialized once.
+        let mut split: HashMap<*const Value, (usize, Box<RawValue>)> = HashMap::new();
+        let mut positions: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut contexts: Vec<SharedContext> = Vec::new();
+        let mut serialized = Vec::with_capacity(events.len());
+        for event in &events {
+            let (shared_context, own_context) = match split.entry(Arc::as_ptr(&event.context)) {
+                Entry::Occupied(entry) => entry.get().clone(),
+                Entry::Vacant(entry) => {
+                    let (repeated, own) = split_context(&event.context);
+                    let text = serde_json::to_string(&repeated).map_err(AppError::internal)?;
+                    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+                    let position = *positions.entry(digest).or_insert_with(|| {
+                        contexts.push(SharedContext { digest, text });
+                        contexts.len() - 1
+                    });
+                    entry.insert((position, raw_json(&own)?)).clone()
+                }
+            };
+            serialized.push(SerializedEvent {
+                properties: raw_json(&event.properties)?,
+                traits: raw_json(&event.traits)?,
+                consent: raw_json(&event.consent)?,
+                own_context,
+                shared_context,
+            });
+        }
+        Ok(Submission { source, events, serialized, contexts, rejected, received_at })
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+/// An event's JSON columns.
+#[derive(Debug)]
+struct SerializedEvent {
+    properties: Box<RawValue>,
+    traits: Box<RawValue>,
+    consent: Box<RawValue>,
+    /// What of its context is this event's own; the rest is `shared_context`, a position in
+    /// [`Submission::contexts`].
+    own_context: Box<RawValue>,
+    shared_context: usize,
+}
+
+fn raw_json(value: &impl Serialize) -> Result<Box<RawValue>, AppError> {
+    serde_json::value::to_raw_value(value).map_err(AppError::internal)
 }
 
 /// What happened to a submission's valid events.
@@ -137,6 +201,7 @@ async fn fold(
 ) -> Result<Vec<Outcome>, AppError> {
     let events: Vec<(usize, &Event)> =
         submissions.iter().enumerate().flat_map(|(i, s)| s.events.iter().map(move |e| (i, e))).collect();
+    let serialized: Vec<&SerializedEvent> = submissions.iter().flat_map(|s| &s.serialized).collect();
     let ids: Vec<&str> = {
         let set: BTreeSet<&str> = events.iter().flat_map(|(_, e)| e.ids()).collect();
         set.into_iter().collect()
@@ -298,26 +363,17 @@ async fn fold(
         .collect();
     let keep: Vec<usize> =
         fates.iter().enumerate().filter(|(_, f)| matches!(f, Fate::Keep { .. })).map(|(i, _)| i).collect();
-    // Events of a batch share their normalized context when they repeat it (keyed here by the shared value's
-    // address): it is split and serialized once. What a device repeats is stored once for all of its events
-    // (`event_contexts`, found by its digest), the rest in each event's row.
-    let context_key = |event: &Event| Arc::as_ptr(&event.context) as usize;
-    let mut contexts: HashMap<usize, (usize, Box<RawValue>)> = HashMap::new();
-    let mut shared: Vec<SharedContext> = Vec::new();
+    // What a device repeats of its context is stored once for all of its events (`event_contexts`, found by its
+    // digest): only the contexts of kept events, each once however many requests of the group repeat it.
+    let mut shared: Vec<&SharedContext> = Vec::new();
     let mut shared_positions: HashMap<[u8; 32], usize> = HashMap::new();
+    let mut context_positions = vec![0; events.len()];
     for &i in &keep {
-        let event = events[i].1;
-        if let Entry::Vacant(entry) = contexts.entry(context_key(event)) {
-            let (repeated, own) = split_context(&event.context);
-            let text = serde_json::to_string(&repeated).map_err(|e| AppError::internal(e.to_string()))?;
-            let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-            let position = *shared_positions.entry(digest).or_insert_with(|| {
-                shared.push(SharedContext { digest, text });
-                shared.len() - 1
-            });
-            let own = serde_json::value::to_raw_value(&own).map_err(|e| AppError::internal(e.to_string()))?;
-            entry.insert((position, own));
-        }
+        let context = &submissions[events[i].0].contexts[serialized[i].shared_context];
+        context_positions[i] = *shared_positions.entry(context.digest).or_insert_with(|| {
+            shared.push(context);
+            shared.len() - 1
+        });
     }
     let shared_ids = tx.context_ids(&shared).await?;
     let rows: Vec<EventRow> = keep
@@ -325,14 +381,13 @@ async fn fold(
         .map(|&i| {
             let (submission, event) = events[i];
             let Fate::Keep { profile } = fates[i] else { unreachable!("only kept events are inserted") };
-            let (shared_position, own_context) = &contexts[&context_key(event)];
             EventRow {
                 index: i,
                 source: &submissions[submission].source,
                 profile,
                 event,
-                context_id: shared_ids[*shared_position],
-                context: own_context,
+                serialized: serialized[i],
+                context_id: shared_ids[context_positions[i]],
                 problems: &checks[i].0,
             }
         })
@@ -498,14 +553,14 @@ struct EventRow<'a> {
     source: &'a str,
     profile: i64,
     event: &'a Event,
-    /// What the event's device repeats: a row of `event_contexts`.
+    serialized: &'a SerializedEvent,
+    /// What the event's device repeats of its context: a row of `event_contexts`.
     context_id: i64,
-    /// The rest of the event's context (see [`split_context`]).
-    context: &'a RawValue,
     problems: &'a [String],
 }
 
 /// The part of a context that a device's events repeat, stored once in `event_contexts`.
+#[derive(Debug)]
 struct SharedContext {
     /// SHA-256 of `text`: what finds the row.
     digest: [u8; 32],
@@ -565,7 +620,7 @@ trait Statements {
     async fn insert_identities(&mut self, rows: &[NewIdentity]) -> Result<(), AppError>;
 
     /// The ids of these shared contexts in `event_contexts` (indexed like `contexts`), storing the new ones.
-    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError>;
+    async fn context_ids(&mut self, contexts: &[&SharedContext]) -> Result<Vec<i64>, AppError>;
 
     /// Stores events, skipping those already stored (same source and message id), and marks in `is_new` (indexed
     /// by `EventRow::index`) the ones it stored.

@@ -55,7 +55,7 @@ impl Statements for PgConnection {
         .await
     }
 
-    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError> {
+    async fn context_ids(&mut self, contexts: &[&SharedContext]) -> Result<Vec<i64>, AppError> {
         if contexts.is_empty() {
             return Ok(Vec::new());
         }
@@ -105,10 +105,10 @@ impl Statements for PgConnection {
             .bind(column(rows, |r| r.event.timestamp))
             .bind(column(rows, |r| r.event.received_at))
             .bind(column(rows, |r| r.event.channel.as_str()))
-            .bind(column(rows, |r| Json(&r.event.properties)))
-            .bind(column(rows, |r| Json(&r.event.traits)))
-            .bind(column(rows, |r| Json(r.context)))
-            .bind(column(rows, |r| Json(&r.event.consent)))
+            .bind(column(rows, |r| Json(&*r.serialized.properties)))
+            .bind(column(rows, |r| Json(&*r.serialized.traits)))
+            .bind(column(rows, |r| Json(&*r.serialized.own_context)))
+            .bind(column(rows, |r| Json(&*r.serialized.consent)))
             .bind(column(rows, |r| (!r.problems.is_empty()).then_some(Json(r.problems))))
             .bind(column(rows, |r| r.context_id))
             .execute(&mut *self)

@@ -120,7 +120,7 @@ impl Statements for Transaction<'_> {
         Ok(())
     }
 
-    async fn context_ids(&mut self, contexts: &[SharedContext]) -> Result<Vec<i64>, AppError> {
+    async fn context_ids(&mut self, contexts: &[&SharedContext]) -> Result<Vec<i64>, AppError> {
         let mut select = self.prepare_cached("SELECT id FROM event_contexts WHERE digest = ?1")?;
         let mut insert =
             self.prepare_cached("INSERT INTO event_contexts (digest, context) VALUES (?1, ?2) RETURNING id")?;
@@ -141,7 +141,7 @@ impl Statements for Transaction<'_> {
              ON CONFLICT (source, message_id) DO NOTHING"
         ))?;
         for row in rows {
-            let event = row.event;
+            let (event, json) = (row.event, row.serialized);
             let problems = (!row.problems.is_empty()).then(|| json_text(row.problems)).transpose()?;
             let stored = insert.execute(params![
                 row.source,
@@ -155,10 +155,10 @@ impl Statements for Transaction<'_> {
                 sqlite_time(event.timestamp),
                 sqlite_time(event.received_at),
                 event.channel,
-                json_text(&event.properties)?,
-                json_text(&event.traits)?,
-                row.context.get(),
-                json_text(&event.consent)?,
+                json.properties.get(),
+                json.traits.get(),
+                json.own_context.get(),
+                json.consent.get(),
                 problems,
                 row.context_id,
             ])?;
