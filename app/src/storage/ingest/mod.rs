@@ -39,7 +39,7 @@ pub struct Submission {
     events: Vec<Event>,
     /// Indexed like `events`.
     serialized: Vec<SerializedEvent>,
-    /// The distinct shared parts of the events' contexts (see [`split_context`]).
+    /// The shared parts of the events' contexts, one per context value (see [`split_context`]).
     contexts: Vec<SharedContext>,
     /// Codes of the events the request refused, for the counters.
     rejected: Vec<&'static str>,
@@ -54,9 +54,9 @@ impl Submission {
         received_at: DateTime<Utc>,
     ) -> Result<Submission, AppError> {
         // The events of a batch that came with the same context share it (see `Normalizer`): keyed here by the
-        // shared value's address, it is split and serialized once.
+        // shared value's address, it is split and serialized once. Equal contexts that are not shared are merged
+        // by their digest when stored (see `fold`).
         let mut split: HashMap<*const Value, (usize, Box<RawValue>)> = HashMap::new();
-        let mut positions: HashMap<[u8; 32], usize> = HashMap::new();
         let mut contexts: Vec<SharedContext> = Vec::new();
         let mut serialized = Vec::with_capacity(events.len());
         for event in &events {
@@ -66,11 +66,8 @@ impl Submission {
                     let (repeated, own) = split_context(&event.context);
                     let text = serde_json::to_string(&repeated).map_err(AppError::internal)?;
                     let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-                    let position = *positions.entry(digest).or_insert_with(|| {
-                        contexts.push(SharedContext { digest, text });
-                        contexts.len() - 1
-                    });
-                    entry.insert((position, raw_json(&own)?)).clone()
+                    contexts.push(SharedContext { digest, text });
+                    entry.insert((contexts.len() - 1, raw_json(&own)?)).clone()
                 }
             };
             serialized.push(SerializedEvent {
