@@ -2,6 +2,7 @@
 #   make run    install what is missing, build (release), serve on SQLite at http://127.0.0.1:3000
 #               (make run DEMO=1: with a simulated shop and experiments with known effects)
 #   make test   install what is missing, run every suite: unit, integration (SQLite and PostgreSQL), end-to-end
+#               (in Chromium, against the release browser bundle that `make run` serves)
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -12,13 +13,13 @@ CARGO := scripts/cargo.sh
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-setup: ## Install the build toolchain when missing (wasm32 target, wasm-bindgen-cli, wasm-opt)
+setup: ## Install the build toolchain when missing (wasm32 target, wasm-bindgen-cli, wasm-opt 116+)
 	@scripts/setup-toolchain.sh
 
 test-deps: ## Install what the tests need when missing (PostgreSQL, Chromium, playwright-core)
 	@scripts/setup-test-deps.sh
 
-build: setup ## Debug build of the server and the browser bundle (what the tests use)
+build: setup ## Debug build of the server and the browser bundle (quick to compile)
 	@scripts/build.sh dev
 
 release: setup ## Optimised build of the server and the browser bundle
@@ -28,7 +29,11 @@ run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTE
 	@if [ -n "$(DEMO)" ]; then target/release/intentlab demo --skip-if-loaded; fi
 	target/release/intentlab serve
 
-test: setup test-deps build ## Every test suite; fails if any test fails
+# The browser suites run what users get: the release bundle (split, optimized, precompressed), served by a debug
+# server (same pages and files; its release build would add a quarter of an hour).
+test: setup test-deps ## Every test suite; fails if any test fails
+	@scripts/build.sh bundle release
+	@scripts/build.sh server dev
 	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep test-sdk
 
 test-unit: ## Unit tests and the integration suite on SQLite
@@ -39,7 +44,7 @@ test-sqlite: test-unit
 test-postgres: ## The integration suite on a throwaway PostgreSQL server
 	scripts/with-postgres.sh $(CARGO) test --test api
 
-test-e2e: ## The Playwright suite in headless Chromium against a freshly started server
+test-e2e: ## The Playwright suite in headless Chromium against a freshly started server and the built bundle
 	scripts/with-server.sh node --test --test-concurrency=1 end2end/tests/*.test.mjs
 
 test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP provider

@@ -1,4 +1,5 @@
-//! The browser side: the hydrate bundle's size as a browser downloads it (gzip), and the time the server takes
+//! The browser side: the bundle's size on the wire (what a first visit to a page of each section fetches, with
+//! brotli as browsers ask for it over HTTPS and with gzip), and the time the server takes
 //! to render the results page — the page stakeholders open most — for a demo experiment, against the JSON
 //! results API for the same experiment (the same statistics without HTML) and the sign-in page (HTML without
 //! data, signed out) in the same run.
@@ -9,7 +10,6 @@
 use anyhow::{ensure, Context};
 use intentlab::config::Settings;
 use intentlab::startup::Application;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 const REQUESTS: usize = 30;
@@ -85,22 +85,33 @@ async fn median_latency(client: &reqwest::Client, url: &str) -> anyhow::Result<D
     Ok(times[REQUESTS / 2])
 }
 
-/// Raw and gzip sizes of what the browser downloads to hydrate.
+/// What a first visit fetches from `/pkg`, per section, as `tools/bundle` measured it into `bundle.json`.
 fn bundle() -> anyhow::Result<()> {
-    println!("hydrate bundle (target/site/pkg, release build)");
-    println!("| file | bytes | gzip (level 9) |");
-    println!("|---|---:|---:|");
-    let (mut raw_total, mut gzip_total) = (0, 0);
-    for file in ["intentlab_bg.wasm", "intentlab.js", "intentlab.css"] {
-        let path = format!("target/site/pkg/{file}");
-        let bytes = std::fs::read(&path).with_context(|| format!("{path}: run `make release` first"))?;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        encoder.write_all(&bytes)?;
-        let gzipped = encoder.finish()?.len();
-        println!("| {file} | {} | {gzipped} |", bytes.len());
-        raw_total += bytes.len();
-        gzip_total += gzipped;
+    let path = "target/site/bundle.json";
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).with_context(|| format!("{path}: run `make release` first"))?)?;
+    ensure!(manifest["optimized"] == true, "{path} describes a debug bundle: run `make release` first");
+    let kb = |v: &serde_json::Value| v.as_f64().unwrap_or_default() / 1000.0;
+    println!("browser bundle ({}): first load of a page, per section", manifest["pkg_dir"].as_str().unwrap_or("?"));
+    println!("| section | files | raw | gzip | brotli |");
+    println!("|---|---:|---:|---:|---:|");
+    for load in manifest["first_loads"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {:.0} KB | {:.0} KB | {:.0} KB |",
+            load["section"].as_str().unwrap_or("?"),
+            load["files"],
+            kb(&load["bytes"]),
+            kb(&load["gzip"]),
+            kb(&load["brotli"])
+        );
     }
-    println!("| total | {raw_total} | {gzip_total} |");
+    let files = manifest["files"].as_array().map(Vec::len).unwrap_or_default();
+    let total = |key: &str| manifest["files"].as_array().into_iter().flatten().map(|f| kb(&f[key])).sum::<f64>();
+    println!(
+        "| every section ({files} files) | | {:.0} KB | {:.0} KB | {:.0} KB |",
+        total("bytes"),
+        total("gzip"),
+        total("brotli")
+    );
     Ok(())
 }

@@ -90,7 +90,7 @@ elif timeout 300 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
   TOOLCHAIN=""
 else
   say "rustup cannot download the wasm32 target here; using Debian's rustc-web"
-  apt_install rustc-web cargo-web rust-web-src lld-22 binaryen
+  apt_install rustc-web cargo-web rust-web-src lld-22
   wasm_target_installed_at_usr() { compgen -G "$(/usr/bin/rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib" >/dev/null; }
   wasm_target_installed_at_usr || build_debian_wasm_std
   rustup toolchain list | grep -q '^debian-web' || rustup toolchain link debian-web "$(/usr/bin/rustc --print sysroot)"
@@ -111,10 +111,22 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG_VERSION
     || cargo install -q wasm-bindgen-cli --version "$WBG_VERSION" --force
 fi
 
-# --- 3. wasm-opt (release bundles only) -----------------------------------------------------------------
-if ! command -v wasm-opt >/dev/null; then
-  apt_install binaryen || cargo install -q wasm-opt --locked
+# --- 3. wasm-opt (release bundles only), binaryen 116 or newer --------------------------------------------
+# Older binaryen (Debian bookworm ships 108) mis-optimizes what today's rustc and wasm-bindgen emit: the bundle
+# then fails in the browser at start-up (`WebAssembly.Table.set(): Argument 1 is invalid for table`). The
+# `wasm-opt` crate builds binaryen 116 from its C++ sources, natively (about 8 minutes on 2 cores, once).
+WASM_OPT_MIN=116
+WASM_OPT_CRATE=0.116.1
+wasm_opt_version() { wasm-opt --version 2>/dev/null | awk '{print $3}'; }
+if [ "$(wasm_opt_version)" -lt "$WASM_OPT_MIN" ] 2>/dev/null || [ -z "$(wasm_opt_version)" ]; then
+  say "installing wasm-opt (binaryen $WASM_OPT_MIN, about 8 minutes, once)"
+  cargo install -q wasm-opt --version "$WASM_OPT_CRATE" --locked --force
 fi
+hash -r
+[ "$(wasm_opt_version)" -ge "$WASM_OPT_MIN" ] || {
+  echo "wasm-opt on PATH is $(command -v wasm-opt) version $(wasm_opt_version); $WASM_OPT_MIN or newer is needed (put ~/.cargo/bin first)" >&2
+  exit 1
+}
 
 # --- 4. cargo-leptos, on request --------------------------------------------------------------------------
 if [ "$WITH_CARGO_LEPTOS" = 1 ] && ! command -v cargo-leptos >/dev/null; then
@@ -122,4 +134,4 @@ if [ "$WITH_CARGO_LEPTOS" = 1 ] && ! command -v cargo-leptos >/dev/null; then
   cargo install -q cargo-leptos --locked --features no_downloads
 fi
 
-say "toolchain ready (${TOOLCHAIN:-default}); wasm-bindgen $WBG_VERSION"
+say "toolchain ready (${TOOLCHAIN:-default}); wasm-bindgen $WBG_VERSION, wasm-opt $(wasm_opt_version)"

@@ -16,6 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod assets;
+#[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod config;
@@ -26,10 +28,18 @@ pub mod jobs;
 #[cfg(feature = "ssr")]
 pub mod startup;
 
-/// Entry point of the WebAssembly bundle: attaches the app to the server-rendered HTML.
+/// Entry point of the WebAssembly bundle: attaches the app to the server-rendered HTML. Asynchronously, as
+/// Leptos' `hydrate_lazy` does: the page's own code is a lazily loaded chunk (`app::pages::routes`), which the
+/// router fetches before it hydrates the page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = leptos::prelude::document().body() else { return };
+        leptos::mount::hydrate_from_async(body.clone(), app::App).await.forget();
+        // Tells end-to-end tests (and people reading the DOM) that the page is interactive: the layout and the
+        // page's lazily loaded code have both taken over.
+        let _ = body.set_attribute("data-hydrated", "true");
+    });
 }

@@ -1,7 +1,7 @@
 //! Builds the application: database, state, router, listener. Tests build it on port 0 and ask for `port()`.
 
 use crate::config::Settings;
-use crate::{api, cli, jobs};
+use crate::{api, assets, cli, jobs};
 use anyhow::Context;
 use app::auth::caller::session_user;
 use app::state::AppState;
@@ -73,7 +73,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let leptos_options = LeptosOptions::builder()
         .output_name("intentlab")
         .site_root(settings.site_root.as_str())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(assets::current_pkg_dir(&settings.site_root))
         .site_addr(settings.addr)
         .env(Env::PROD)
         .build();
@@ -113,8 +113,10 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .leptos_routes_with_context(&state, page_routes(), leptos_context, render_app)
         // Anything else under /api is an unknown endpoint, answered in JSON rather than with an HTML page.
         .route("/api/{*rest}", axum::routing::any(api::unknown_endpoint))
+        .nest_service("/pkg", assets::pkg_router(&settings.site_root))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
+        .layer(middleware::from_fn(assets::pages_not_cached))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())

@@ -1,7 +1,7 @@
 // Signing in, managing API keys as an admin, and what a viewer sees, in a real (headless) Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, ADMIN_EMAIL, ADMIN_PASSWORD, launch, newPage, waitHydrated } from './helpers.mjs';
+import { BASE_URL, ADMIN_EMAIL, ADMIN_PASSWORD, launch, newPage, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -23,7 +23,7 @@ test('an admin signs in, creates an API key, sees it listed, and logs out', asyn
   await signIn(page, ADMIN_EMAIL, ADMIN_PASSWORD);
   assert.equal(await page.textContent('.user-email'), ADMIN_EMAIL);
 
-  await page.click('nav.nav >> text=API keys');
+  await navigate(page, 'API keys');
   await page.waitForURL(/\/settings\/api-keys$/);
   await page.waitForSelector('[data-testid="create-key-form"]');
   await page.fill('[data-testid="create-key-form"] input[name="name"]', 'e2e-checkout');
@@ -61,7 +61,7 @@ test('an admin signs in, creates an API key, sees it listed, and logs out', asyn
 test('an admin adds a viewer, who sees no write controls', async () => {
   const admin = await newPage(browser);
   await signIn(admin, ADMIN_EMAIL, ADMIN_PASSWORD);
-  await admin.click('nav.nav >> text=Users');
+  await navigate(admin, 'Users');
   await admin.waitForSelector('[data-testid="create-user-form"]');
   const email = `viewer-${Date.now()}@shop.example`;
   await admin.fill('[data-testid="create-user-form"] input[name="email"]', email);

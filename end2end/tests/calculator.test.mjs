@@ -1,7 +1,7 @@
 // The Calculator in the browser: answers are rendered on the server and follow the inputs once hydrated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { BASE_URL, launch, newPage, signIn, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -10,7 +10,7 @@ after(async () => { await browser?.close(); });
 test('the calculator compares variations, plans a test and corrects p-values as you type', async () => {
   const page = await newPage(browser);
   await signIn(page);
-  await page.click('nav.nav >> text=Calculator');
+  await navigate(page, 'Calculator');
   await page.waitForURL(/\/calculator$/);
   await waitHydrated(page);
 

@@ -1,7 +1,7 @@
 // Designing and starting an experiment in the browser, then asking the assignment API for a bucket.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, ADMIN_EMAIL, ADMIN_PASSWORD, launch, newPage, waitHydrated } from './helpers.mjs';
+import { BASE_URL, ADMIN_EMAIL, ADMIN_PASSWORD, launch, newPage, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -16,7 +16,7 @@ test('an editor creates and starts an experiment, and the API assigns from it', 
   await page.click('button[type="submit"]');
   await page.waitForSelector('header.topbar .user-email');
 
-  await page.click('nav.nav >> text=Experiments');
+  await navigate(page, 'Experiments');
   await page.waitForURL(/\/experiments$/);
   await page.click('text=New experiment');
   await page.waitForURL(/\/experiments\/new$/);

@@ -50,3 +50,17 @@ export async function createApiKey(page, scopes) {
   if (response.status() !== 201) throw new Error(`creating an API key answered ${response.status()}`);
   return (await response.json()).secret;
 }
+
+// Signs the e2e admin in through the API, within `context` (its cookie then serves every page of the context).
+export async function signInContext(context) {
+  const response = await context.request.post(`${BASE_URL}/api/v1/auth/login`, { data: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } });
+  if (response.status() !== 200) throw new Error(`signing in answered ${response.status()}`);
+}
+
+// Follows the navigation link `label`, opening the menu that holds it first when it sits in one.
+export async function navigate(page, label) {
+  const link = page.locator('nav.nav a', { hasText: label }).first();
+  const group = page.locator('nav.nav details.nav-group', { has: page.locator('a', { hasText: label }) });
+  if (await group.count() > 0 && !(await group.evaluate((g) => g.open))) await group.locator('summary').click();
+  await link.click();
+}

@@ -2,7 +2,7 @@
 // metric.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { launch, newPage, signIn, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -11,7 +11,7 @@ after(async () => { await browser?.close(); });
 test('editors add a micro-conversion metric to the library and change it', async () => {
   const page = await newPage(browser);
   await signIn(page);
-  await page.click('nav.nav >> text=Metrics');
+  await navigate(page, 'Metrics');
   await page.waitForURL(/\/metrics$/);
   await waitHydrated(page);
   const table = page.locator('[data-testid="metrics-table"]');

@@ -1,7 +1,7 @@
 // Settings: an admin sets the global holdout in the browser; the API and the assignment snapshot follow.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { BASE_URL, launch, newPage, signIn, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -10,7 +10,7 @@ after(async () => { await browser?.close(); });
 test('an admin sets the global holdout, and a bad value gets a readable error', async () => {
   const page = await newPage(browser);
   await signIn(page);
-  await page.click('nav.nav >> text=Settings');
+  await navigate(page, 'Settings');
   await page.waitForURL(/\/settings$/);
   await waitHydrated(page);
   assert.match(await page.locator('[data-testid="stages-table"]').textContent(), /curiosity/);

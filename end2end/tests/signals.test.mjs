@@ -2,7 +2,7 @@
 // fed by real ingested events, a rule change that makes a new version, deprecation; then the shopper's profile.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, createApiKey, launch, newPage, signIn, waitHydrated } from './helpers.mjs';
+import { BASE_URL, createApiKey, launch, newPage, signIn, waitHydrated, navigate } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -25,7 +25,7 @@ test('marketers browse, create, version and deprecate signals with a live previe
   ]);
   assert.equal(answer.accepted, 2);
 
-  await page.click('nav.nav >> text=Signals');
+  await navigate(page, 'Signals');
   await page.waitForURL(/\/signals$/);
   const table = page.locator('[data-testid="signals-table"]');
   await table.waitFor();
@@ -88,7 +88,7 @@ test('a profile shows every id, the cross-channel timeline and the signals behin
     { message_id: `p-${stamp}-4`, type: 'identify', user_id: user, anonymous_id: app },
   ]);
 
-  await page.click('nav.nav >> text=Profiles');
+  await navigate(page, 'Profiles');
   await page.waitForURL(/\/profiles$/);
   await page.fill('input[name="q"]', `${user}@shop`);
   await page.click('[data-testid="profile-search"] button[type="submit"]');

@@ -2,6 +2,7 @@
 //! a temporary SQLite file, or a new PostgreSQL database when TEST_DATABASE_URL points at a server.
 
 mod api_keys;
+mod assets;
 mod auth;
 mod cli;
 mod crash;

@@ -5,6 +5,7 @@ use crate::components::{format_optional_time, format_time};
 use crate::domain::access::{format_scopes, Scope};
 use crate::error::AppError;
 use crate::model::{ApiKey, CreatedApiKey};
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -61,7 +62,7 @@ pub async fn revoke_api_key(id: i64) -> Result<ApiKey, AppError> {
 pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let keys = page_data(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
     view! {
         <Title text="API keys" />
         <header class="page-header">

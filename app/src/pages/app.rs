@@ -3,26 +3,20 @@
 use crate::components::nav::TopBar;
 use crate::error::AppError;
 use crate::model::User;
-use crate::pages::api_keys::ApiKeysPage;
-use crate::pages::calculator::{CalculatorPage, PlannerPage};
-use crate::pages::experiment_form::{EditExperimentPage, NewExperimentPage};
-use crate::pages::experiments::{ExperimentPage, ExperimentsPage};
-use crate::pages::home::HomePage;
-use crate::pages::login::{LoginPage, Logout, SignIn};
-use crate::pages::metrics::MetricsPage;
+use crate::pages::data::{page_data, PageData};
+use crate::pages::login::{Logout, SignIn};
 use crate::pages::not_found::NotFound;
-use crate::pages::playbook::{PlaybookEntryPage, PlaybookPage, ShareLinksPage, SharedPage, SignalLeaderboardPage};
-use crate::pages::profiles::{ProfilePage, ProfilesPage};
-use crate::pages::results::ResultsPage;
-use crate::pages::settings::SettingsPage;
-use crate::pages::signals::{NewSignalPage, SignalPage, SignalsPage};
-use crate::pages::users::UsersPage;
+use crate::pages::routes::*;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::path;
+use leptos_router::Lazy;
 
+/// The HTML document around the app, rendered on the server only. The bundle's files live in a directory named
+/// by the build's content hash (`site_pkg_dir`, e.g. `pkg/3f1c…`), so the browser may cache them forever.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = format!("/{}/intentlab.css", options.site_pkg_dir);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -30,6 +24,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="stylesheet" href=stylesheet />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -45,7 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub struct AuthContext {
     pub sign_in: ServerAction<SignIn>,
     pub logout: ServerAction<Logout>,
-    pub user: Resource<Result<Option<User>, AppError>>,
+    pub user: PageData<Result<Option<User>, AppError>>,
 }
 
 impl AuthContext {
@@ -71,45 +66,37 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let sign_in = ServerAction::<SignIn>::new();
     let logout = ServerAction::<Logout>::new();
-    let user = Resource::new(move || (sign_in.version().get(), logout.version().get()), |_| current_user());
+    let user = page_data(move || (sign_in.version().get(), logout.version().get()), |_| current_user());
     provide_context(AuthContext { sign_in, logout, user });
 
-    // Lets end-to-end tests (and people reading the DOM) know the page is interactive.
-    Effect::new(|| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
-        <Stylesheet id="leptos" href="/pkg/intentlab.css" />
         <Title formatter=|page: String| if page.is_empty() { "intentlab".to_string() } else { format!("{page} · intentlab") } />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/share/:token") view=SharedPage />
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} />
+                <Route path=path!("/share/:token") view={Lazy::<SharedRoute>::new()} />
                 <ParentRoute path=path!("") view=Layout>
-                    <Route path=path!("") view=HomePage />
-                    <Route path=path!("experiments") view=ExperimentsPage />
-                    <Route path=path!("experiments/new") view=NewExperimentPage />
-                    <Route path=path!("experiments/:key") view=ExperimentPage />
-                    <Route path=path!("experiments/:key/edit") view=EditExperimentPage />
-                    <Route path=path!("experiments/:key/results") view=ResultsPage />
-                    <Route path=path!("playbook") view=PlaybookPage />
-                    <Route path=path!("playbook/signals") view=SignalLeaderboardPage />
-                    <Route path=path!("playbook/shares") view=ShareLinksPage />
-                    <Route path=path!("playbook/:id") view=PlaybookEntryPage />
-                    <Route path=path!("signals") view=SignalsPage />
-                    <Route path=path!("signals/new") view=NewSignalPage />
-                    <Route path=path!("signals/:key") view=SignalPage />
-                    <Route path=path!("metrics") view=MetricsPage />
-                    <Route path=path!("profiles") view=ProfilesPage />
-                    <Route path=path!("profiles/:id") view=ProfilePage />
-                    <Route path=path!("calculator") view=CalculatorPage />
-                    <Route path=path!("planner") view=PlannerPage />
-                    <Route path=path!("settings") view=SettingsPage />
-                    <Route path=path!("settings/users") view=UsersPage />
-                    <Route path=path!("settings/api-keys") view=ApiKeysPage />
+                    <Route path=path!("") view={Lazy::<HomeRoute>::new()} />
+                    <Route path=path!("experiments") view={Lazy::<ExperimentsRoute>::new()} />
+                    <Route path=path!("experiments/new") view={Lazy::<NewExperimentRoute>::new()} />
+                    <Route path=path!("experiments/:key") view={Lazy::<ExperimentRoute>::new()} />
+                    <Route path=path!("experiments/:key/edit") view={Lazy::<EditExperimentRoute>::new()} />
+                    <Route path=path!("experiments/:key/results") view={Lazy::<ResultsRoute>::new()} />
+                    <Route path=path!("playbook") view={Lazy::<PlaybookRoute>::new()} />
+                    <Route path=path!("playbook/signals") view={Lazy::<SignalLeaderboardRoute>::new()} />
+                    <Route path=path!("playbook/shares") view={Lazy::<ShareLinksRoute>::new()} />
+                    <Route path=path!("playbook/:id") view={Lazy::<PlaybookEntryRoute>::new()} />
+                    <Route path=path!("signals") view={Lazy::<SignalsRoute>::new()} />
+                    <Route path=path!("signals/new") view={Lazy::<NewSignalRoute>::new()} />
+                    <Route path=path!("signals/:key") view={Lazy::<SignalRoute>::new()} />
+                    <Route path=path!("metrics") view={Lazy::<MetricsRoute>::new()} />
+                    <Route path=path!("profiles") view={Lazy::<ProfilesRoute>::new()} />
+                    <Route path=path!("profiles/:id") view={Lazy::<ProfileRoute>::new()} />
+                    <Route path=path!("calculator") view={Lazy::<CalculatorRoute>::new()} />
+                    <Route path=path!("planner") view={Lazy::<PlannerRoute>::new()} />
+                    <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()} />
+                    <Route path=path!("settings/users") view={Lazy::<UsersRoute>::new()} />
+                    <Route path=path!("settings/api-keys") view={Lazy::<ApiKeysRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -202,7 +202,7 @@ fn comparison_view(answer: &CompareResponse, alpha: f64) -> impl IntoView {
         format!("Expected loss: {} if you keep control, {} if you ship treatment.", plain_pct(keep), plain_pct(ship))
     });
     view! {
-        <table class="data" data-testid="compare-result">
+        <div class="table-wrap"><table class="data" data-testid="compare-result">
             <thead><tr><th></th><th>"Units"</th><th>"Value"</th><th>"Relative lift"</th><th>{format!("{confidence} interval")}</th><th>"Evidence"</th></tr></thead>
             <tbody>
                 <tr><td>"Control"</td><td>{answer.control.units}</td><td>{format_value(answer.control.value)}</td><td></td><td></td><td></td></tr>
@@ -211,7 +211,7 @@ fn comparison_view(answer: &CompareResponse, alpha: f64) -> impl IntoView {
                     <td data-testid="relative-lift">{pct(relative.estimate)}</td><td>{interval(&relative)}</td><td>{evidence}</td>
                 </tr>
             </tbody>
-        </table>
+        </table></div>
         <p class="verdict" data-testid="verdict">{verdict}</p>
         {risk.map(|r| view! { <p class="muted">{r}</p> })}
     }

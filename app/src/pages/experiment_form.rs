@@ -6,6 +6,7 @@ use crate::components::feedback::{ActionError, LoadError};
 use crate::domain::experiment::{check_key, Direction, ExperimentSpec, Status};
 use crate::error::AppError;
 use crate::model::Experiment;
+use crate::pages::data::page_data;
 use crate::pages::experiments::get_experiment;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -233,7 +234,7 @@ pub fn NewExperimentPage() -> impl IntoView {
 #[component]
 pub fn EditExperimentPage() -> impl IntoView {
     let params = use_params_map();
-    let experiment = Resource::new(move || params.read().get("key").unwrap_or_default(), get_experiment);
+    let experiment = page_data(move || params.read().get("key").unwrap_or_default(), get_experiment);
     view! {
         <Title text="Edit experiment" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -305,7 +306,7 @@ fn ExperimentForm(initial: Option<Experiment>) -> impl IntoView {
     let metric_primary = text(&start.metric_primary);
     let (metric_secondary, metric_guardrails) =
         (RwSignal::new(start.metric_secondary.clone()), RwSignal::new(start.metric_guardrails.clone()));
-    let library = Resource::new(|| (), |_| crate::pages::metrics::load_metrics());
+    let library = page_data(|| (), |_| crate::pages::metrics::load_metrics());
     let next_id = StoredValue::new(start.variations.len());
     let rows = RwSignal::new(
         start.variations.into_iter().enumerate().map(|(i, v)| VariationRow::new(i, v)).collect::<Vec<_>>(),

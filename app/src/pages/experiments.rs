@@ -8,6 +8,7 @@ use crate::domain::experiment::{Direction, Status};
 use crate::error::AppError;
 use crate::model::Experiment;
 use crate::pages::app::AuthContext;
+use crate::pages::data::page_data;
 use crate::pages::playbook::ConcludeForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -80,7 +81,7 @@ fn hypothesis_summary(e: &Experiment) -> String {
 
 #[component]
 pub fn ExperimentsPage() -> impl IntoView {
-    let experiments = Resource::new(|| (), |_| list_experiments());
+    let experiments = page_data(|| (), |_| list_experiments());
     view! {
         <Title text="Experiments" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -143,7 +144,7 @@ pub fn ExperimentPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || params.read().get("key").unwrap_or_default();
     let change_status = ServerAction::<ChangeExperimentStatus>::new();
-    let experiment = Resource::new(move || (key(), change_status.version().get()), |(key, _)| get_experiment(key));
+    let experiment = page_data(move || (key(), change_status.version().get()), |(key, _)| get_experiment(key));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -5,6 +5,7 @@ use crate::components::feedback::LoadError;
 use crate::domain::access::Role;
 use crate::error::AppError;
 use crate::pages::app::AuthContext;
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -51,7 +52,7 @@ fn role_summary(role: Role) -> &'static str {
 #[component]
 pub fn HomePage() -> impl IntoView {
     let auth = AuthContext::expect();
-    let overview = Resource::new(|| (), |_| overview());
+    let overview = page_data(|| (), |_| overview());
     view! {
         <Title text="Overview" />
         <header class="page-header">

@@ -5,6 +5,7 @@ use crate::components::format_time;
 use crate::domain::stats::metrics::{Capping, Measure, MetricSpec};
 use crate::error::AppError;
 use crate::model::Metric;
+use crate::pages::data::page_data;
 use crate::pages::experiments::can_edit;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -142,10 +143,10 @@ fn describe_capping(capping: Option<Capping>) -> String {
 #[component]
 pub fn MetricsPage() -> impl IntoView {
     let save = ServerAction::<SaveMetric>::new();
-    let library = Resource::new(move || save.version().get(), |_| load_metrics());
+    let library = page_data(move || save.version().get(), |_| load_metrics());
     // The form reads the signals once: refetching the table after a save must not rebuild the form under the
     // person typing in it.
-    let signals = Resource::new(|| (), |_| async { load_metrics().await.map(|l| l.signals) });
+    let signals = page_data(|| (), |_| async { load_metrics().await.map(|l| l.signals) });
     // The metric being changed in the form (none: the form adds one); a successful save closes the edit.
     let editing = RwSignal::new(None::<Metric>);
     Effect::new(move |_| {

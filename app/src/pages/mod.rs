@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod app;
 pub mod calculator;
+pub mod data;
 pub mod experiment_form;
 pub mod experiments;
 pub mod home;
@@ -12,6 +13,7 @@ pub mod not_found;
 pub mod playbook;
 pub mod profiles;
 pub mod results;
+pub mod routes;
 pub mod settings;
 pub mod signals;
 pub mod users;

@@ -10,6 +10,7 @@ use crate::domain::playbook::{
 };
 use crate::error::AppError;
 use crate::pages::calculator::{interval, pct};
+use crate::pages::data::page_data;
 use crate::pages::experiments::can_edit;
 use crate::pages::results::{ResultsView, Segments};
 use leptos::prelude::*;
@@ -232,7 +233,7 @@ pub fn PlaybookPage() -> impl IntoView {
         out.finish()
     };
     let value = move |name: &'static str| move || query.read().get(name).unwrap_or_default();
-    let entries = Resource::new(current, load_playbook);
+    let entries = page_data(current, load_playbook);
     let share = ServerAction::<SharePlaybook>::new();
     let select = move |name: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)]| {
         view! {
@@ -365,7 +366,7 @@ pub fn PlaybookEntryPage() -> impl IntoView {
     let id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(0);
     let revision = move || query.read().get("revision").and_then(|r| r.parse::<u32>().ok());
     let reanalyze = ServerAction::<ReanalyzeEntry>::new();
-    let entry = Resource::new(
+    let entry = page_data(
         move || (id(), revision(), reanalyze.version().get()),
         |(id, revision, _)| load_playbook_entry(id, revision),
     );
@@ -576,7 +577,7 @@ fn EntryTools(id: i64, experiment: String, reanalyze: ServerAction<ReanalyzeEntr
 pub fn ConcludeForm(spec: ExperimentSpec) -> impl IntoView {
     let key = spec.key.clone();
     let treatments: Vec<String> = spec.variations.iter().skip(1).map(|v| v.key.clone()).collect();
-    let signals = Resource::new(|| (), |_| conclusion_signals());
+    let signals = page_data(|| (), |_| conclusion_signals());
     let conclude = ServerAction::<ConcludeExperiment>::new();
     let decision = RwSignal::new("ship".to_string());
     let winner = RwSignal::new(treatments.first().cloned().unwrap_or_default());
@@ -716,7 +717,7 @@ fn pooled_cell(effect: &Option<PooledEffect>) -> String {
 
 #[component]
 pub fn SignalLeaderboardPage() -> impl IntoView {
-    let board = Resource::new(|| (), |_| load_signal_leaderboard());
+    let board = page_data(|| (), |_| load_signal_leaderboard());
     view! {
         <Title text="Signal leaderboard" />
         <header class="page-header">
@@ -768,7 +769,7 @@ pub fn SignalLeaderboardPage() -> impl IntoView {
 #[component]
 pub fn SharedPage() -> impl IntoView {
     let params = use_params_map();
-    let view_data = Resource::new(move || params.read().get("token").unwrap_or_default(), open_shared);
+    let view_data = page_data(move || params.read().get("token").unwrap_or_default(), open_shared);
     view! {
         <Title text="Shared from the playbook" />
         <div class="shell">
@@ -840,7 +841,7 @@ pub async fn revoke_share_link(id: i64) -> Result<(), AppError> {
 pub fn ShareLinksPage() -> impl IntoView {
     use crate::domain::playbook::ShareScope;
     let revoke = ServerAction::<RevokeShareLink>::new();
-    let links = Resource::new(move || revoke.version().get(), |_| load_share_links());
+    let links = page_data(move || revoke.version().get(), |_| load_share_links());
     view! {
         <Title text="Share links" />
         <header class="page-header">

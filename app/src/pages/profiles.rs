@@ -5,6 +5,7 @@ use crate::components::feedback::LoadError;
 use crate::components::{format_time, stage_badge};
 use crate::error::AppError;
 use crate::model::{Profile, ProfileSummary, Timeline, TimelineEvent};
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -62,7 +63,7 @@ pub fn ProfilesPage() -> impl IntoView {
         let q = query.read();
         (q.get("q").unwrap_or_default(), q.get("stage").unwrap_or_default())
     };
-    let results = Resource::new(filter, |(q, stage)| search_profiles(q, stage));
+    let results = page_data(filter, |(q, stage)| search_profiles(q, stage));
     view! {
         <Title text="Profiles" />
         <header class="page-header">
@@ -141,8 +142,8 @@ fn urlencode(text: &str) -> String {
 pub fn ProfilePage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let profile = Resource::new(id, get_profile);
-    let first_page = Resource::new(id, |id| profile_timeline(id, None));
+    let profile = page_data(id, get_profile);
+    let first_page = page_data(id, |id| profile_timeline(id, None));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -7,11 +7,12 @@ use crate::components::{choice, format_time};
 use crate::domain::stats::calculator::VariationResult;
 use crate::domain::stats::metrics::MetricKind;
 use crate::domain::stats::results::{
-    underpowered, ExperimentResults, MetricResult, MetricRole, SegmentBreakdown, Timeline,
+    underpowered, ExperimentResults, MetricResult, MetricRole, SegmentBreakdown, Timeline, TimelineScale,
 };
 use crate::domain::stats::Lift;
 use crate::error::AppError;
 use crate::pages::calculator::{format_p, interval, pct, plain_pct, verdict};
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -56,7 +57,7 @@ pub fn ResultsPage() -> impl IntoView {
         setting("segment", ""),
         setting("cuped", "true"),
     );
-    let results = Resource::new(
+    let results = page_data(
         move || (key(), method(), cuped(), correction(), segment()),
         |(key, method, cuped, correction, segment)| load_results(key, method, cuped == "true", correction, segment),
     );
@@ -270,7 +271,9 @@ fn metric_name(metrics: &[MetricResult], key: &str) -> String {
     metrics.iter().find(|m| m.key == key).map_or_else(|| key.to_string(), |m| m.name.clone())
 }
 
-/// Each treatment's relative lift over time: the estimate as a line, its interval as a band, zero marked.
+/// Each treatment's relative lift over time: the estimate as a line, its interval as a band, zero marked. The
+/// vertical range is the readable part of the series (`TimelineScale`): ends beyond it are drawn at the edge with
+/// a mark, and a note under the chart says how many early points that concerns.
 #[component]
 fn TimelineChart(timeline: Timeline, confidence: f64) -> impl IntoView {
     let (left, plot_width, plot_height, top) = (76.0, 600.0, 180.0, 10.0);
@@ -278,15 +281,11 @@ fn TimelineChart(timeline: Timeline, confidence: f64) -> impl IntoView {
     let (Some(first), Some(last)) = (points.first().map(|p| p.at), points.last().map(|p| p.at)) else {
         return ().into_any();
     };
+    let scale = TimelineScale::of(&timeline);
+    let (low, high) = (scale.low, scale.high);
     let span = (last - first).num_seconds().max(1) as f64;
-    let lifts = || points.iter().flat_map(|p| p.lifts.iter().flatten());
-    let bounds = |l: &Lift| [l.ci_low.unwrap_or(l.estimate), l.ci_high.unwrap_or(l.estimate), l.estimate];
-    let low = lifts().flat_map(bounds).fold(0.0_f64, f64::min);
-    let high = lifts().flat_map(bounds).fold(0.0_f64, f64::max);
-    let pad = ((high - low) * 0.08).max(0.005);
-    let (low, high) = (low - pad, high + pad);
     let x = move |at: chrono::DateTime<chrono::Utc>| left + (at - first).num_seconds() as f64 / span * plot_width;
-    let y = move |value: f64| top + (high - value) / (high - low) * plot_height;
+    let y = move |value: f64| top + (high - scale.clamp(value)) / (high - low) * plot_height;
     let series: Vec<(String, String, String)> = timeline
         .variations
         .iter()
@@ -307,6 +306,24 @@ fn TimelineChart(timeline: Timeline, confidence: f64) -> impl IntoView {
     let height = top + plot_height + 26.0;
     let width = left + plot_width + 16.0;
     let day = |at: chrono::DateTime<chrono::Utc>| at.format("%b %-d").to_string();
+    // A small triangle at the edge where an interval end (or an estimate) lies beyond the range.
+    let clip_mark = move |cx: f64, beyond_top: bool| {
+        let (edge, tip) = if beyond_top { (top + 7.0, top) } else { (top + plot_height - 7.0, top + plot_height) };
+        view! { <polygon class="clipped" points=format!("{:.1},{tip:.1} {:.1},{edge:.1} {:.1},{edge:.1}", cx, cx - 4.0, cx + 4.0) /> }
+    };
+    let note = match scale.clipped_points {
+        0 => None,
+        1 => Some(format!(
+            "The first point ({} units) has an interval too wide to draw whole: it runs past the chart's edge where \
+             a ▲ or ▼ marks it. Hover a point for its numbers.",
+            scale.clipped_up_to_units
+        )),
+        n => Some(format!(
+            "The first {n} points (up to {} units) have intervals too wide to draw whole: they run past the chart's \
+             edge where a ▲ or ▼ marks them. Hover a point for its numbers.",
+            scale.clipped_up_to_units
+        )),
+    };
     view! {
         <svg class="timeline" data-testid="cumulative-chart" viewBox=format!("0 0 {width} {height}") role="img"
             aria-label=format!("Cumulative relative lift over time with {:.0}% intervals", confidence * 100.0)>
@@ -322,16 +339,22 @@ fn TimelineChart(timeline: Timeline, confidence: f64) -> impl IntoView {
                 </g>
             }).collect_view()}
             // Each point with its interval as a whisker: the band alone would not show a single day's.
-            {points.iter().flat_map(|p| p.lifts.iter().flatten().map(move |l| (p.at, p.units, l.clone()))).map(|(at, units, lift)| view! {
-                <g>
-                    <title>{format!("{}: {} ({}), {units} units", format_time(&at), pct(lift.estimate), interval(&lift))}</title>
-                    <line class="whisker" x1=x(at) x2=x(at) y1=y(lift.ci_high.unwrap_or(high)) y2=y(lift.ci_low.unwrap_or(low)) />
-                    <circle class="estimate" cx=x(at) cy=y(lift.estimate) r=3.0 />
-                </g>
+            {points.iter().flat_map(|p| p.lifts.iter().flatten().map(move |l| (p.at, p.units, l.clone()))).map(|(at, units, lift)| {
+                let (from, to) = (lift.ci_low.unwrap_or(low), lift.ci_high.unwrap_or(high));
+                view! {
+                    <g>
+                        <title>{format!("{}: {} ({}), {units} units", format_time(&at), pct(lift.estimate), interval(&lift))}</title>
+                        <line class="whisker" x1=x(at) x2=x(at) y1=y(to) y2=y(from) />
+                        <circle class="estimate" cx=x(at) cy=y(lift.estimate) r=3.0 />
+                        {(to > high).then(|| clip_mark(x(at), true))}
+                        {(from < low).then(|| clip_mark(x(at), false))}
+                    </g>
+                }
             }).collect_view()}
             <text class="axis" x=left y=height - 6.0>{day(first)}</text>
             <text class="axis" x=left + plot_width y=height - 6.0 text-anchor="end">{day(last)}</text>
         </svg>
+        {note.map(|note| view! { <p class="muted chart-note" data-testid="timeline-clipped">{note}</p> })}
     }
     .into_any()
 }

@@ -4,6 +4,7 @@
 use crate::components::feedback::{ActionError, LoadError};
 use crate::error::AppError;
 use crate::model::InstallationSettings as Settings;
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -40,7 +41,7 @@ pub async fn save_holdout(percent: String) -> Result<Settings, AppError> {
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveHoldout>::new();
-    let settings = Resource::new(move || save.version().get(), |_| load_settings());
+    let settings = page_data(move || save.version().get(), |_| load_settings());
     view! {
         <Title text="Settings" />
         <header class="page-header">

@@ -6,6 +6,7 @@ use crate::components::{format_time, stage_badge};
 use crate::domain::signals::{SignalSpec, SignalStatus};
 use crate::error::AppError;
 use crate::model::{IngestStats, Preview, Signal, VolumePoint, WriterStats};
+use crate::pages::data::page_data;
 use crate::pages::experiment_form::json_text;
 use crate::pages::experiments::can_edit;
 use leptos::prelude::*;
@@ -204,7 +205,7 @@ pub fn SignalsPage() -> impl IntoView {
         let q = query.read();
         (q.get("stage").unwrap_or_default(), q.get("channel").unwrap_or_default(), q.get("status").unwrap_or_default())
     };
-    let library = Resource::new(filter, |(stage, channel, status)| signal_library(stage, channel, status));
+    let library = page_data(filter, |(stage, channel, status)| signal_library(stage, channel, status));
     view! {
         <Title text="Signals" />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -482,7 +483,7 @@ fn SignalDetailPage(key: Option<String>) -> impl IntoView {
             succeeded.update(|n| *n += 1);
         }
     });
-    let detail = Resource::new(move || (key.clone(), succeeded.get()), |(key, _)| signal_detail(key));
+    let detail = page_data(move || (key.clone(), succeeded.get()), |(key, _)| signal_detail(key));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -619,7 +620,7 @@ fn SignalEditor(signal: Option<Signal>, stages: Vec<String>, save: ServerAction<
             std::time::Duration::from_millis(400),
         );
     });
-    let preview = Resource::new(
+    let preview = page_data(
         move || settled_rule.get(),
         |spec| async move {
             match spec {

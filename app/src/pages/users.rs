@@ -5,6 +5,7 @@ use crate::components::format_time;
 use crate::domain::access::Role;
 use crate::error::AppError;
 use crate::model::User;
+use crate::pages::data::page_data;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -54,7 +55,7 @@ pub async fn update_user(id: i64, role: Option<String>, disabled: Option<String>
 pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let update = ServerAction::<UpdateUser>::new();
-    let users = Resource::new(move || (create.version().get(), update.version().get()), |_| list_users());
+    let users = page_data(move || (create.version().get(), update.version().get()), |_| list_users());
     view! {
         <Title text="Users" />
         <header class="page-header">

@@ -215,6 +215,62 @@ pub struct TimelinePoint {
     pub lifts: Vec<Option<super::Lift>>,
 }
 
+/// The vertical range a timeline is drawn over. The first days' intervals, from a handful of units, can be
+/// ten times wider than the rest and would flatten the line everyone reads; the range therefore covers the
+/// points whose intervals are at most [`READABLE_WIDTH_RATIO`] times as wide as the narrowest one, and zero.
+/// What lies beyond is drawn clipped at the edge, and the chart says so.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelineScale {
+    pub low: f64,
+    pub high: f64,
+    /// Points with an estimate or an interval end outside the range.
+    pub clipped_points: usize,
+    /// The most units any clipped point had (the clipped ones are the early, small ones).
+    pub clipped_up_to_units: u64,
+}
+
+/// How much wider than the narrowest interval a point's interval may be and still set the chart's range: with
+/// intervals shrinking as one over the square root of the sample, three times as wide is a ninth of it.
+pub const READABLE_WIDTH_RATIO: f64 = 3.0;
+
+impl TimelineScale {
+    pub fn of(timeline: &Timeline) -> TimelineScale {
+        let lifts = || timeline.points.iter().flat_map(|p| p.lifts.iter().flatten().map(move |l| (p.units, l)));
+        let ends = |l: &super::Lift| (l.ci_low.unwrap_or(l.estimate), l.ci_high.unwrap_or(l.estimate));
+        let width = |l: &super::Lift| {
+            let (low, high) = ends(l);
+            high - low
+        };
+        let narrowest = lifts().map(|(_, l)| width(l)).filter(|w| w.is_finite()).fold(f64::INFINITY, f64::min);
+        let readable = |l: &super::Lift| width(l) <= narrowest * READABLE_WIDTH_RATIO || narrowest == 0.0;
+        let (mut low, mut high) = (0.0_f64, 0.0_f64);
+        for (_, lift) in lifts().filter(|(_, l)| readable(l)) {
+            let (from, to) = ends(lift);
+            low = low.min(from).min(lift.estimate);
+            high = high.max(to).max(lift.estimate);
+        }
+        let pad = ((high - low) * 0.08).max(0.005);
+        let (low, high) = (low - pad, high + pad);
+        let outside = |l: &super::Lift| {
+            let (from, to) = ends(l);
+            from < low || to > high
+        };
+        let clipped: Vec<u64> =
+            timeline.points.iter().filter(|p| p.lifts.iter().flatten().any(outside)).map(|p| p.units).collect();
+        TimelineScale {
+            low,
+            high,
+            clipped_points: clipped.len(),
+            clipped_up_to_units: clipped.into_iter().max().unwrap_or(0),
+        }
+    }
+
+    /// `value` held within the range.
+    pub fn clamp(&self, value: f64) -> f64 {
+        value.clamp(self.low, self.high)
+    }
+}
+
 /// The most points a timeline has: enough for a readable line, few enough that computing it stays cheap.
 pub const TIMELINE_POINTS: usize = 30;
 
@@ -459,5 +515,54 @@ mod tests {
         let opposite = heterogeneity_p_value(&[(0.10, 0.02), (-0.08, 0.02)]).unwrap();
         assert!(opposite < 0.001, "{opposite}");
         assert_eq!(heterogeneity_p_value(&[(0.1, 0.02)]), None);
+    }
+
+    /// A timeline whose points are (units, estimate, interval half-width).
+    fn timeline(points: &[(u64, f64, f64)]) -> Timeline {
+        use chrono::TimeZone;
+        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        Timeline {
+            metric: "purchase".into(),
+            variations: vec!["treatment".into()],
+            points: points
+                .iter()
+                .enumerate()
+                .map(|(day, &(units, estimate, half))| TimelinePoint {
+                    at: start + chrono::Duration::days(day as i64),
+                    units,
+                    lifts: vec![Some(super::super::Lift {
+                        estimate,
+                        stddev: half / 1.96,
+                        ci_low: Some(estimate - half),
+                        ci_high: Some(estimate + half),
+                        p_value: None,
+                        adjusted_p_value: None,
+                    })],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_timeline_scale_leaves_out_the_first_days_wide_intervals_and_counts_them() {
+        // The demo's shape: +1099 % / -621 % on the first day, then a +20 % effect settling.
+        let series =
+            timeline(&[(40, 2.4, 8.6), (400, 0.35, 0.9), (2000, 0.22, 0.3), (4000, 0.21, 0.2), (8000, 0.2, 0.14)]);
+        let scale = TimelineScale::of(&series);
+        // Readable: intervals up to 3 × 0.28 wide, i.e. the last three points: 0.22 ± 0.3 reaches -0.08 and 0.52.
+        assert!(scale.low < -0.08 && scale.low > -0.2, "{scale:?}");
+        assert!(scale.high > 0.52 && scale.high < 0.6, "{scale:?}");
+        assert_eq!((scale.clipped_points, scale.clipped_up_to_units), (2, 400));
+        assert_eq!(scale.clamp(11.0), scale.high);
+    }
+
+    #[test]
+    fn a_timeline_of_similar_intervals_is_shown_whole_with_zero() {
+        let series = timeline(&[(1000, 0.3, 0.1), (2000, 0.25, 0.08)]);
+        let scale = TimelineScale::of(&series);
+        assert!(scale.low < 0.0, "zero is always on the chart: {scale:?}");
+        assert!(scale.high >= 0.4, "{scale:?}");
+        assert_eq!(scale.clipped_points, 0);
+        assert_eq!(TimelineScale::of(&timeline(&[])).clipped_points, 0);
     }
 }
