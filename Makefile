@@ -36,13 +36,14 @@ test: setup test-deps ## Every test suite; fails if any test fails
 	@scripts/build.sh server dev
 	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep test-sdk
 
-test-unit: ## Unit tests and the integration suite on SQLite
+test-unit: ## Unit tests and the integration suite on SQLite (with the tests that apply to SQLite only)
 	$(CARGO) test --workspace
+	$(CARGO) test --test api -- --ignored sqlite_only
 
 test-sqlite: test-unit
 
-test-postgres: ## The integration suite on a throwaway PostgreSQL server
-	scripts/with-postgres.sh $(CARGO) test --test api
+test-postgres: ## The integration suite on a throwaway PostgreSQL server (with the tests that apply to it only)
+	scripts/with-postgres.sh bash -c '$(CARGO) test --test api && $(CARGO) test --test api -- --ignored postgres_only'
 
 test-e2e: ## The Playwright suite in headless Chromium against a freshly started server and the built bundle
 	scripts/with-server.sh node --test --test-concurrency=1 end2end/tests/*.test.mjs

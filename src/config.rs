@@ -35,6 +35,19 @@ pub struct Settings {
     #[arg(long, env = "INTENTLAB_SESSION_IDLE_DAYS", default_value_t = 7, global = true)]
     pub session_idle_days: i64,
 
+    /// Sessions end this many days after sign-in, however active (fractions allowed: 0.5 is twelve hours).
+    #[arg(long, env = "INTENTLAB_SESSION_MAX_DAYS", default_value_t = 30.0, value_parser = positive_days, global = true)]
+    pub session_max_days: f64,
+
+    /// Sign-in attempts a minute one client address may make, whatever their outcome (beyond: 429).
+    #[arg(long, env = "INTENTLAB_SIGN_IN_PER_MINUTE", default_value_t = app::auth::limits::PER_CLIENT_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub sign_in_per_minute: u32,
+
+    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-Proto and X-Forwarded-For are believed:
+    /// how a request arrived (https: HSTS and Secure cookies) and from which client (sign-in limits).
+    #[arg(long, env = "INTENTLAB_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// A MaxMind-format City or Country database (.mmdb): ingestion derives country, region and city from
     /// `context.ip` with it (the address itself is never stored).
     #[arg(long, env = "INTENTLAB_GEOIP_DB", global = true)]
@@ -57,6 +70,9 @@ impl Settings {
             db_max_connections: 10,
             sqlite_checkpoint_pages: app::storage::WAL_CHECKPOINT_PAGES,
             session_idle_days: 7,
+            session_max_days: 30.0,
+            trusted_proxies: Vec::new(),
+            sign_in_per_minute: app::auth::limits::PER_CLIENT_PER_MINUTE,
             geoip_db: None,
             log: "warn".into(),
         }
@@ -64,6 +80,13 @@ impl Settings {
 
     pub fn secure_cookies(&self) -> bool {
         self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+fn positive_days(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(days) if days.is_finite() && days > 0.0 && days <= 3650.0 => Ok(days),
+        _ => Err(format!("{text:?} is not a number of days between 0 and 3650")),
     }
 }
 

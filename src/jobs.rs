@@ -48,7 +48,8 @@ fn reload_configuration(state: AppState) -> Pin<Box<dyn Future<Output = Result<(
 fn prune_auth_records(state: AppState) -> Pin<Box<dyn Future<Output = Result<(), AppError>> + Send>> {
     Box::pin(async move {
         SessionStore::new(state.db.clone()).delete_expired().await.map_err(AppError::internal)?;
-        let pruned = login_failures::prune_before(&state.db, Utc::now() - state.login_throttle.window).await?;
+        let pruned = login_failures::prune_before(&state.db, Utc::now() - state.login_throttle.window()).await?;
+        state.sign_in_limits.forget_idle();
         tracing::debug!(pruned, "pruned sign-in failures");
         Ok(())
     })

@@ -24,7 +24,11 @@ pub mod config;
 #[cfg(feature = "ssr")]
 pub mod demo;
 #[cfg(feature = "ssr")]
+pub mod guards;
+#[cfg(feature = "ssr")]
 pub mod jobs;
+#[cfg(feature = "ssr")]
+pub mod layers;
 #[cfg(feature = "ssr")]
 pub mod startup;
 

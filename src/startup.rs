@@ -1,7 +1,7 @@
 //! Builds the application: database, state, router, listener. Tests build it on port 0 and ask for `port()`.
 
 use crate::config::Settings;
-use crate::{api, assets, cli, jobs};
+use crate::{api, assets, cli, guards, jobs, layers};
 use anyhow::Context;
 use app::auth::caller::session_user;
 use app::state::AppState;
@@ -19,7 +19,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
@@ -36,7 +35,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = build_state(&settings).await?;
         let listener = TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
-        let router = router(state.clone(), &settings);
+        let router = router(state.clone(), &settings)?;
         Ok(Self { listener, router, state })
     }
 
@@ -57,7 +56,9 @@ impl Application {
             database = self.state.db.backend().as_str(),
             "intentlab is serving"
         );
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        // With each connection's peer address: whether it is a trusted proxy decides which headers to believe.
+        let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         tracing::info!("stopping: requests drained, stopping jobs and closing the database");
         stop_jobs.cancel();
         jobs.join().await;
@@ -78,6 +79,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         .env(Env::PROD)
         .build();
     let mut state = AppState::new(leptos_options, db);
+    state.sign_in_limits = app::auth::limits::SignInLimits::new(settings.sign_in_per_minute);
+    state.session_max_age = chrono::Duration::milliseconds((settings.session_max_days * 86_400_000.0) as i64);
     if let Some(path) = settings.geoip_db.as_deref().filter(|p| !p.is_empty()) {
         state.geoip = Some(app::services::geoip::GeoIp::open(path).map_err(anyhow::Error::msg)?);
     }
@@ -87,7 +90,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-fn router(state: AppState, settings: &Settings) -> Router {
+fn router(state: AppState, settings: &Settings) -> anyhow::Result<Router> {
+    let site = guards::Site::new(settings.public_url.as_deref(), settings.trusted_proxies.clone())
+        .map_err(anyhow::Error::msg)?;
     let sessions = SessionManagerLayer::new(SessionStore::new(state.db.clone()))
         .with_name("intentlab_session")
         .with_http_only(true)
@@ -104,7 +109,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         move || shell(options.clone())
     };
 
-    Router::new()
+    Ok(Router::new()
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
         .nest("/api/v1", api::router())
@@ -117,10 +122,15 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
         .layer(middleware::from_fn(assets::pages_not_cached))
+        .layer(middleware::from_fn_with_state(site.clone(), guards::refuse_cross_site))
+        .layer(middleware::from_fn_with_state(site.clone(), guards::identify_client))
         .layer(sessions)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(layers::catch_panics())
+        .layer(middleware::from_fn_with_state(site, guards::security_headers))
+        .layer(layers::trace())
+        .layer(middleware::from_fn(layers::request_id))
+        .with_state(state))
 }
 
 /// The page routes, listed once per process. Listing them renders the app with resource loading switched off

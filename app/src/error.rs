@@ -2,7 +2,8 @@
 //!
 //! - Expected failures (bad input, missing rights, conflicts) are specific variants with a message for people.
 //! - Unexpected failures (database down, a bug) become `Internal`/`Unavailable`: the cause is logged on the
-//!   server, the client gets a generic message.
+//!   server with the request's id, the client gets a generic message naming that id — the same through the REST
+//!   API and through server functions.
 //! - The HTTP status and the stable `code` are decided here and nowhere else; the wire shape is
 //!   `{"error":{"code":"snake_case_code","message":"human text"}}`.
 
@@ -109,10 +110,16 @@ impl AppError {
         }
     }
 
-    /// The text a client may see: internal causes stay in the server log.
+    /// The text a person may see. On the server, the causes of server-side failures stay in the log; in the
+    /// browser those errors arrive already masked (`masked`, with the request's id), so their text is shown.
     pub fn public_message(&self) -> String {
         match self {
+            #[cfg(not(feature = "ssr"))]
+            AppError::Internal(text) | AppError::Unavailable(text) => text.clone(),
+            #[cfg(feature = "ssr")]
             AppError::Internal(_) => "something went wrong on our side; it has been logged".into(),
+            #[cfg(feature = "ssr")]
+            AppError::Unavailable(_) => "the service is unavailable for a moment; retry shortly".into(),
             other => other.to_string(),
         }
     }
@@ -154,12 +161,33 @@ mod ssr {
             StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         }
 
-        /// Logs server-side failures once, where they turn into a response.
+        /// Logs server-side failures once, where they turn into a response, with the request's id.
         pub fn log(&self) {
+            let request = crate::request_id::current();
+            let request = request.as_deref().unwrap_or("-");
             match self {
-                AppError::Internal(cause) => tracing::error!(%cause, "internal error"),
-                AppError::Unavailable(cause) => tracing::warn!(%cause, "service unavailable"),
+                AppError::Internal(cause) => tracing::error!(%cause, request, "internal error"),
+                AppError::Unavailable(cause) => tracing::warn!(%cause, request, "service unavailable"),
                 _ => {}
+            }
+        }
+
+        /// What the client is told: a server-side failure's generic message with the request's id (for the
+        /// person who reports it), anything else as it is.
+        pub fn client_message(&self) -> String {
+            let masked = matches!(self, AppError::Internal(_) | AppError::Unavailable(_));
+            match crate::request_id::current() {
+                Some(id) if masked => format!("{} (request {id})", self.public_message()),
+                _ => self.public_message(),
+            }
+        }
+
+        /// The error as it may cross to a client: server-side failures keep their kind, not their cause.
+        pub fn masked(self) -> AppError {
+            match self {
+                AppError::Internal(_) => AppError::Internal(self.client_message()),
+                AppError::Unavailable(_) => AppError::Unavailable(self.client_message()),
+                other => other,
             }
         }
     }
@@ -167,7 +195,7 @@ mod ssr {
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
             self.log();
-            let body = Envelope { error: Body { code: self.code(), message: self.public_message() } };
+            let body = Envelope { error: Body { code: self.code(), message: self.client_message() } };
             let mut response = (self.status(), Json(body)).into_response();
             if let Some(seconds) = self.retry_after_secs() {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -235,7 +263,8 @@ mod ssr {
 }
 
 /// Result of a server function. On the server, an error also sets the HTTP status of the response, so server
-/// functions answer 401/403/429 like the REST API does instead of a blanket 500.
+/// functions answer 401/403/429 like the REST API does instead of a blanket 500, and a server-side failure is
+/// logged and masked as the REST API masks it: the browser never sees a database's error text.
 pub fn server_result<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     #[cfg(feature = "ssr")]
     if let Err(err) = &result {
@@ -247,6 +276,8 @@ pub fn server_result<T>(result: Result<T, AppError>) -> Result<T, AppError> {
             }
         }
     }
+    #[cfg(feature = "ssr")]
+    let result = result.map_err(AppError::masked);
     result
 }
 
@@ -260,6 +291,21 @@ mod tests {
         assert_eq!(err.code(), "internal_error");
         assert_eq!(err.status_code(), 500);
         assert!(!err.public_message().contains("password"));
+    }
+
+    #[cfg(feature = "ssr")]
+    #[tokio::test]
+    async fn server_side_failures_reach_clients_masked_with_the_request_id() {
+        let masked = crate::request_id::scope("r-42".into(), async {
+            AppError::internal("relation \"users\" does not exist").masked()
+        })
+        .await;
+        assert_eq!(masked.code(), "internal_error");
+        let AppError::Internal(text) = &masked else { panic!("{masked:?}") };
+        assert!(text.contains("request r-42") && !text.contains("users"), "{text}");
+        let unavailable = AppError::Unavailable("database busy: SQLITE_BUSY".into()).masked();
+        assert!(!format!("{unavailable:?}").contains("SQLITE"), "{unavailable:?}");
+        assert_eq!(AppError::forbidden("viewers may not").masked(), AppError::forbidden("viewers may not"));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct User {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub disabled: bool,
+    /// Sessions signed in before this are over (a password reset, a lowered role). The server's business only.
+    #[serde(skip)]
+    pub sessions_valid_from: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

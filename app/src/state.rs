@@ -20,6 +20,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub login_throttle: ThrottlePolicy,
+    pub sign_in_limits: crate::auth::limits::SignInLimits,
     pub key_usage: KeyUsage,
     pub key_cache: KeyCache,
     pub assignments: AssignmentCache,
@@ -31,6 +32,8 @@ pub struct AppState {
     pub geoip: Option<crate::services::geoip::GeoIp>,
     /// Held while the in-memory configuration is rebuilt: see `services::reload_configuration`.
     pub reload_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Sessions end this long after sign-in, however active (`INTENTLAB_SESSION_MAX_DAYS`).
+    pub session_max_age: chrono::Duration,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ impl AppState {
             leptos_options,
             db,
             login_throttle: ThrottlePolicy::default(),
+            sign_in_limits: Default::default(),
             key_usage: KeyUsage::default(),
             key_cache: KeyCache::default(),
             assignments: AssignmentCache::default(),
@@ -47,6 +51,7 @@ impl AppState {
             results: ResultsCache::default(),
             geoip: None,
             reload_lock: Arc::default(),
+            session_max_age: chrono::Duration::days(30),
         }
     }
 }

@@ -24,12 +24,19 @@ pub async fn assign(
     Ok(Json(assignments::assign(&state, &caller, request).await?))
 }
 
+/// A GET that records an exposure, kept for SDKs that fetch one assignment this way: only with an API key. A
+/// link or an image tag in someone's browser must not put a signed-in person into an experiment.
 pub async fn assignment(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(key): ApiPath<String>,
     ApiQuery(mut query): ApiQuery<HashMap<String, String>>,
 ) -> Result<Json<Assignment>, AppError> {
+    if !matches!(caller, Caller::ApiKey(_)) {
+        return Err(AppError::forbidden(
+            "this GET records an exposure, so it needs an API key with the 'assign' scope; signed in, use POST /api/v1/assign",
+        ));
+    }
     let unit_id =
         query.remove("unit_id").ok_or_else(|| AppError::invalid("the unit_id query parameter is required"))?;
     let attributes: Map<String, Value> = query.into_iter().map(|(k, v)| (k, Value::String(v))).collect();

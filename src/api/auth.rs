@@ -2,13 +2,14 @@
 //! The web UI's sign-in form runs the same `services::auth` code.
 
 use super::extract::ApiJson;
-use app::auth::Caller;
+use app::auth::{Caller, ClientAddr};
 use app::error::AppError;
 use app::model::Me;
 use app::services;
 use app::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -23,9 +24,11 @@ pub struct LoginRequest {
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    client: Option<Extension<ClientAddr>>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<Me>, AppError> {
-    let user = services::auth::login(&state, &session, &body.email, &body.password).await?;
+    let client = client.map_or(ClientAddr::UNKNOWN, |Extension(client)| client);
+    let user = services::auth::login(&state, &session, client, &body.email, &body.password).await?;
     Ok(Json(Caller::User(user).me()))
 }
 

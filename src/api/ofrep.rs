@@ -8,7 +8,7 @@ use app::auth::Caller;
 use app::domain::access::Access;
 use app::domain::ofrep::{evaluation, flag_keys, parse_flag_key};
 use app::error::AppError;
-use app::services::assignments::{check_unit_id, log_exposures, with_intent_stage};
+use app::services::assignments::{check_attributes, check_unit_id, log_exposures, with_intent_stage};
 use app::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -104,6 +104,7 @@ fn parse_context(body: &Bytes) -> Result<Context, Failure> {
         }
     };
     check_unit_id(&unit_id)
+        .and_then(|()| check_attributes(&attributes))
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "INVALID_CONTEXT", e.public_message()))?;
     Ok(Context { unit_id, attributes })
 }

@@ -30,6 +30,14 @@ pub fn postgres_server() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
 }
 
+/// For tests that apply to one backend only: they are `#[ignore]`d with the reason (so every run lists them as
+/// not run), the Makefile runs them where they apply (`-- --ignored sqlite_only` / `postgres_only`), and run
+/// against the other backend they fail here rather than pass without testing anything.
+pub fn require_backend(backend: &str) {
+    let running = if postgres_server().is_some() { "postgres" } else { "sqlite" };
+    assert_eq!(running, backend, "this test applies to {backend} only; the suite runs against {running}");
+}
+
 /// Another server on an existing database (several instances behind one load balancer).
 pub async fn spawn_app_on(database_url: &str, dir: tempfile::TempDir) -> TestApp {
     spawn_app_configured(database_url, dir, |_| {}).await

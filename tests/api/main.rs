@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod errors;
 mod experiments;
+mod hardening;
 mod health;
 mod helpers;
 mod ingest;

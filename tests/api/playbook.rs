@@ -362,6 +362,14 @@ async fn share_links_open_only_their_scope_until_they_expire_or_are_revoked() {
     assert_eq!(shared["kind"], "entry");
     assert_eq!(shared["entry"]["experiment"], "shipping");
     assert_eq!(shared["entry"]["related"], json!([]), "nothing beyond the link's scope");
+    // Staff appear by role: a share link's readers are outside the team.
+    assert!(!shared.to_string().contains("@shop.example"), "no staff email in {shared}");
+    assert!(
+        ["an editor", "an admin"].contains(&shared["entry"]["concluded_by"].as_str().unwrap()),
+        "{}",
+        shared["entry"]["concluded_by"]
+    );
+    assert_eq!(shared["entry"]["revisions"][0]["created_by"], shared["entry"]["concluded_by"]);
     let other = anonymous.get(app.url("/api/v1/playbook")).send().await.unwrap();
     assert_eq!(error_code(other, 401).await, "unauthenticated", "the token opens only its own scope");
 
@@ -374,6 +382,7 @@ async fn share_links_open_only_their_scope_until_they_expire_or_are_revoked() {
     let keys: Vec<&str> =
         shared["entries"].as_array().unwrap().iter().map(|e| e["experiment"].as_str().unwrap()).collect();
     assert_eq!(keys, ["size"]);
+    assert!(!shared.to_string().contains("@shop.example"), "no staff email in {shared}");
 
     let links = get(&editor, app.url("/api/v1/playbook/shares")).await;
     assert_eq!(links.as_array().unwrap().len(), 2);

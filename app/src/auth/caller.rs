@@ -2,7 +2,7 @@
 //! consulted); otherwise the session cookie decides. The user row is re-read on every request, so a role change
 //! or a disabled account takes effect immediately.
 
-use super::{api_key, SESSION_USER_ID};
+use super::{api_key, SESSION_SIGNED_IN_AT, SESSION_USER_ID};
 use crate::domain::access::{Access, Principal, Role, Scope};
 use crate::error::AppError;
 use crate::model::{ApiKey, Me, User};
@@ -171,12 +171,20 @@ async fn authenticate_key(state: &AppState, secret: &str) -> Result<ApiKey, AppE
     Ok(key)
 }
 
-/// The user signed in to this session, if any. A session pointing at a deleted or disabled user is ended.
+/// The user signed in to this session, if any. The session is ended when its user is gone or disabled, when it
+/// is older than the absolute lifetime (`session_max_age`), and when the user's sessions were revoked after it
+/// began (a password reset, a lowered role). Sessions from before sign-in times were recorded count as old.
 pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
     let user_id: Option<i64> = session.get(SESSION_USER_ID).await.map_err(AppError::internal)?;
     let Some(user_id) = user_id else { return Ok(None) };
+    let signed_in_ms: i64 = session.get(SESSION_SIGNED_IN_AT).await.map_err(AppError::internal)?.unwrap_or(0);
+    let current = |user: &User| {
+        !user.disabled
+            && Utc::now().timestamp_millis() - signed_in_ms < state.session_max_age.num_milliseconds()
+            && user.sessions_valid_from.is_none_or(|from| signed_in_ms >= from.timestamp_millis())
+    };
     match storage::users::find(&state.db, user_id).await? {
-        Some(user) if !user.disabled => Ok(Some(user)),
+        Some(user) if current(&user) => Ok(Some(user)),
         _ => {
             session.flush().await.map_err(AppError::internal)?;
             Ok(None)

@@ -1,5 +1,7 @@
 //! Argon2id password hashing, off the async runtime: one hash costs tens of milliseconds of CPU, which would
-//! otherwise stall every other request on the same worker thread.
+//! otherwise stall every other request on the same worker thread — and 19 MiB of memory, so only a few run at
+//! once (`HASHING`): a flood of sign-ins queues for a moment and is then told to come back, instead of
+//! exhausting memory.
 
 use crate::domain::validate::NewPassword;
 use crate::error::AppError;
@@ -7,6 +9,20 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Hashes running at once: twice the cores keeps them busy while a hash waits for its thread.
+fn hashing() -> &'static Semaphore {
+    static HASHING: OnceLock<Semaphore> = OnceLock::new();
+    HASHING.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new((2 * cores).max(2))
+    })
+}
+
+/// How long a sign-in waits for a free hashing slot before it is refused with 503.
+const HASHING_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn hash_password(password: &NewPassword) -> Result<String, AppError> {
     let password = password.expose().to_owned();
@@ -47,7 +63,16 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Runs a hash on a blocking thread once a hashing slot is free.
 async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    let overloaded = || AppError::Overloaded {
+        message: "too many sign-ins are being checked right now; try again in a moment".into(),
+        retry_after_secs: 1,
+    };
+    let _slot = tokio::time::timeout(HASHING_WAIT, hashing().acquire())
+        .await
+        .map_err(|_| overloaded())?
+        .map_err(AppError::internal)?;
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(AppError::internal)
 }

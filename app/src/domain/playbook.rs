@@ -957,6 +957,38 @@ pub struct CreatedShareLink {
     pub path: String,
 }
 
+/// How staff appear to someone outside the team: by role, never by email.
+pub fn outsider_label(role: Option<crate::domain::access::Role>) -> String {
+    use crate::domain::access::Role;
+    match role {
+        Some(Role::Admin) => "an admin",
+        Some(Role::Editor) => "an editor",
+        Some(Role::Viewer) => "a viewer",
+        None => "a team member",
+    }
+    .to_string()
+}
+
+impl PlaybookEntry {
+    /// The entry as a share link shows it: who concluded it by role (`label_of` maps a staff email to it).
+    pub fn for_outsiders(mut self, label_of: &impl Fn(&str) -> String) -> PlaybookEntry {
+        self.concluded_by = label_of(&self.concluded_by);
+        self
+    }
+}
+
+impl EntryDetail {
+    /// The entry as a share link shows it: staff named by role, no related entries (outside the link's scope).
+    pub fn for_outsiders(mut self, label_of: &impl Fn(&str) -> String) -> EntryDetail {
+        self.entry = self.entry.for_outsiders(label_of);
+        for revision in &mut self.revisions {
+            revision.created_by = label_of(&revision.created_by);
+        }
+        self.related.clear();
+        self
+    }
+}
+
 /// What a share link shows to someone without an account.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

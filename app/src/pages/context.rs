@@ -24,6 +24,11 @@ pub fn session() -> Result<Session, AppError> {
         .ok_or_else(|| AppError::internal("session layer missing from the router"))
 }
 
+/// The address the request came from (set by the server's guards on every request).
+pub fn client() -> Result<crate::auth::ClientAddr, AppError> {
+    Ok(parts()?.extensions.get::<crate::auth::ClientAddr>().copied().unwrap_or(crate::auth::ClientAddr::UNKNOWN))
+}
+
 /// The state and the authenticated caller, or `Unauthenticated`.
 pub async fn caller() -> Result<(AppState, Caller), AppError> {
     let state = state()?;

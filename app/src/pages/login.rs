@@ -13,7 +13,7 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
         async {
             use crate::pages::context;
             let state = context::state()?;
-            crate::services::auth::login(&state, &context::session()?, &email, &password).await?;
+            crate::services::auth::login(&state, &context::session()?, context::client()?, &email, &password).await?;
             leptos_axum::redirect(&local_path_or_home(next.as_deref()));
             Ok(())
         }
@@ -33,11 +33,22 @@ pub async fn logout() -> Result<(), AppError> {
     )
 }
 
-/// Only same-site paths are followed after sign-in: `next=https://evil.example` must not turn the login page
-/// into an open redirect.
+/// Where to go after sign-in: only a path on intentlab itself. `next` is read the way a browser would read it
+/// as a link (WHATWG URL parsing: tabs and newlines dropped, backslashes as slashes), so `/\t/evil.example` or
+/// `/\\evil.example`, which a browser turns into `//evil.example`, cannot make the login page an open redirect.
+#[cfg(feature = "ssr")]
 pub fn local_path_or_home(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_string(),
+    let base = url::Url::parse("http://intentlab.invalid/").ok();
+    let target = next.filter(|n| n.starts_with('/')).zip(base.as_ref()).and_then(|(next, base)| base.join(next).ok());
+    match target {
+        Some(url) if base.is_some_and(|base| url.origin() == base.origin()) => {
+            let mut path = url.path().to_string();
+            if let Some(query) = url.query() {
+                path.push('?');
+                path.push_str(query);
+            }
+            path
+        }
         _ => "/".to_string(),
     }
 }
@@ -74,15 +85,29 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::local_path_or_home;
 
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path_or_home(Some("/settings/users")), "/settings/users");
-        for bad in [None, Some(""), Some("https://evil.example"), Some("//evil.example"), Some("/\\evil.example")] {
-            assert_eq!(local_path_or_home(bad), "/", "{bad:?}");
+        assert_eq!(local_path_or_home(Some("/experiments?status=running")), "/experiments?status=running");
+        assert_eq!(local_path_or_home(Some("/a/../settings")), "/settings");
+        for bad in [
+            None,
+            Some(""),
+            Some("https://evil.example"),
+            Some("//evil.example"),
+            Some("/\\evil.example"),
+            Some("/\t/evil.example"),
+            Some("/\n/evil.example"),
+            Some("\t//evil.example"),
+            Some("javascript:alert(1)"),
+            Some("/%09/evil.example/../"),
+        ] {
+            let path = local_path_or_home(bad);
+            assert!(path == "/" || !path.contains("evil"), "{bad:?} gave {path}");
         }
     }
 }

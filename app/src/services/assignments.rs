@@ -173,6 +173,58 @@ pub struct AssignResponse {
 /// The longest unit id accepted: ids are cookies, device ids or customer numbers, never documents.
 const MAX_UNIT_ID_CHARS: usize = 256;
 
+/// At most this many attributes per request: targeting reads a handful; every attribute is also copied into each
+/// exposure the request logs, so the bound is on memory and storage, not on taste.
+pub const MAX_ATTRIBUTES: usize = 50;
+/// The longest attribute name, and the most JSON one attribute's value may take.
+pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 128;
+pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+/// At most this many experiments named in one assignment request.
+pub const MAX_EXPERIMENTS_PER_REQUEST: usize = 100;
+
+/// Refuses attributes beyond the bounds above, naming the first one that breaks them.
+pub fn check_attributes(attributes: &Map<String, Value>) -> Result<(), AppError> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(AppError::invalid(format!(
+            "{} attributes sent; at most {MAX_ATTRIBUTES} are accepted",
+            attributes.len()
+        )));
+    }
+    for (name, value) in attributes {
+        if name.chars().count() > MAX_ATTRIBUTE_NAME_CHARS {
+            return Err(AppError::invalid(format!(
+                "attribute names are at most {MAX_ATTRIBUTE_NAME_CHARS} characters"
+            )));
+        }
+        if !fits(value, &mut (MAX_ATTRIBUTE_BYTES as isize)) {
+            return Err(AppError::invalid(format!(
+                "the attribute '{name}' is larger than {MAX_ATTRIBUTE_BYTES} bytes of JSON"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `value` takes at most `budget` bytes of JSON (about: numbers count their digits, syntax its
+/// characters), stopping as soon as it does not — a huge value is never walked whole.
+fn fits(value: &Value, budget: &mut isize) -> bool {
+    *budget -= match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(n) => n.to_string().len() as isize,
+        Value::String(s) => s.len() as isize + 2,
+        Value::Array(items) => 2 + items.len() as isize,
+        Value::Object(fields) => 2 + fields.keys().map(|k| k.len() as isize + 4).sum::<isize>(),
+    };
+    if *budget < 0 {
+        return false;
+    }
+    match value {
+        Value::Array(items) => items.iter().all(|item| fits(item, budget)),
+        Value::Object(fields) => fields.values().all(|item| fits(item, budget)),
+        _ => true,
+    }
+}
+
 pub fn check_unit_id(unit_id: &str) -> Result<(), AppError> {
     if unit_id.trim().is_empty() {
         return Err(AppError::invalid("unit_id is required"));
@@ -186,6 +238,13 @@ pub fn check_unit_id(unit_id: &str) -> Result<(), AppError> {
 pub async fn assign(state: &AppState, caller: &Caller, request: AssignRequest) -> Result<AssignResponse, AppError> {
     caller.require(Access::Assign)?;
     check_unit_id(&request.unit_id)?;
+    check_attributes(&request.attributes)?;
+    if let Some(keys) = request.experiments.as_ref().filter(|keys| keys.len() > MAX_EXPERIMENTS_PER_REQUEST) {
+        return Err(AppError::invalid(format!(
+            "{} experiments named; at most {MAX_EXPERIMENTS_PER_REQUEST} per request",
+            keys.len()
+        )));
+    }
     let snapshot = state.assignments.current();
     let attributes = with_intent_stage(state, &snapshot, &request.unit_id, &request.attributes).await?;
     let assignments = snapshot.assign(&request.unit_id, &attributes, request.experiments.as_deref());
@@ -230,6 +289,7 @@ pub async fn assign_one(
 ) -> Result<Assignment, AppError> {
     caller.require(Access::Assign)?;
     check_unit_id(unit_id)?;
+    check_attributes(attributes)?;
     let snapshot = state.assignments.current();
     let experiment =
         snapshot.get(key).ok_or_else(|| AppError::not_found(format!("no experiment with the key '{key}'")))?;
@@ -237,4 +297,31 @@ pub async fn assign_one(
     let assignment = snapshot.assign_experiment(experiment, unit_id, &attributes);
     log_exposures(state, &snapshot, unit_id, &attributes, std::slice::from_ref(&assignment));
     Ok(assignment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_bounded_in_count_name_and_size() {
+        let ok: Map<String, Value> = (0..MAX_ATTRIBUTES).map(|i| (format!("a{i}"), json!(i))).collect();
+        assert!(check_attributes(&ok).is_ok());
+        let many: Map<String, Value> = (0..=MAX_ATTRIBUTES).map(|i| (format!("a{i}"), json!(i))).collect();
+        assert!(check_attributes(&many).is_err());
+        let long_name: Map<String, Value> = [("n".repeat(129), json!(1))].into_iter().collect();
+        assert!(check_attributes(&long_name).is_err());
+        let big: Map<String, Value> = [("notes".to_string(), json!("x".repeat(1100)))].into_iter().collect();
+        assert!(check_attributes(&big).is_err());
+        let nested: Map<String, Value> =
+            [("deep".to_string(), json!([[["x".repeat(400)], ["y".repeat(400)]], ["z".repeat(400)]]))]
+                .into_iter()
+                .collect();
+        assert!(check_attributes(&nested).is_err());
+        let fine: Map<String, Value> =
+            [("country".to_string(), json!("DE")), ("tags".to_string(), json!(["a", "b", {"c": 1.5}]))]
+                .into_iter()
+                .collect();
+        assert!(check_attributes(&fine).is_ok());
+    }
 }

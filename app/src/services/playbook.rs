@@ -250,15 +250,18 @@ pub async fn open_share(db: &Db, token: &str) -> Result<SharedView, AppError> {
     if !link.active(Utc::now()) {
         return Err(gone());
     }
+    // Readers of a link are outside the team: staff appear by role, not by email.
+    let roles: std::collections::HashMap<String, crate::domain::access::Role> =
+        crate::storage::users::list(db).await?.into_iter().map(|u| (u.email, u.role)).collect();
+    let label_of = |email: &str| crate::domain::playbook::outsider_label(roles.get(email).copied());
     match link.scope {
         ShareScope::Entry(id) => {
-            let mut entry = detail(db, find(db, id).await?, None).await?;
-            // Other entries are outside the link's scope.
-            entry.related.clear();
+            let entry = detail(db, find(db, id).await?, None).await?.for_outsiders(&label_of);
             Ok(SharedView::Entry { label: link.label, expires_at: link.expires_at, entry: Box::new(entry) })
         }
         ShareScope::View(filter) => {
-            let entries = filter.apply(store::entries(db).await?);
+            let entries =
+                filter.apply(store::entries(db).await?).into_iter().map(|e| e.for_outsiders(&label_of)).collect();
             Ok(SharedView::View { label: link.label, expires_at: link.expires_at, filter, entries })
         }
     }

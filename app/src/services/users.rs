@@ -51,6 +51,10 @@ pub async fn update(db: &Db, caller: &Caller, id: UserId, change: UserChange) ->
     let now = Utc::now();
     if let Some(role) = role {
         users::update_role(db, id, role, now).await?;
+        // Fewer rights take effect in every open session at once: those sessions end.
+        if role < user.role {
+            users::end_sessions(db, id, now).await?;
+        }
     }
     if let Some(disabled) = change.disabled {
         users::update_disabled(db, id, disabled, now).await?;

@@ -14,6 +14,7 @@ struct UserRow {
     role: String,
     created_at: DateTime<Utc>,
     disabled_at: Option<DateTime<Utc>>,
+    sessions_valid_from: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -26,6 +27,7 @@ impl TryFrom<UserRow> for User {
             role: row.role.parse().map_err(AppError::internal)?,
             created_at: row.created_at,
             disabled: row.disabled_at.is_some(),
+            sessions_valid_from: row.sessions_valid_from,
         })
     }
 }
@@ -38,7 +40,7 @@ pub struct Credentials {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, email, role, created_at, disabled_at";
+const COLUMNS: &str = "id, email, role, created_at, disabled_at, sessions_valid_from";
 
 pub async fn insert(
     db: &Db,
@@ -102,7 +104,8 @@ pub async fn update_disabled(db: &Db, id: UserId, disabled: bool, now: DateTime<
 }
 
 pub async fn update_password(db: &Db, id: UserId, password_hash: &str, now: DateTime<Utc>) -> Result<(), AppError> {
-    let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+    // A new password ends the sessions signed in with the old one.
+    let sql = "UPDATE users SET password_hash = $1, updated_at = $2, sessions_valid_from = $2 WHERE id = $3";
     expect_one(
         on_pool!(db, pool => sqlx::query(sql).bind(password_hash).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?,
     )
@@ -113,4 +116,12 @@ fn expect_one(rows_affected: u64) -> Result<(), AppError> {
         0 => Err(AppError::not_found("no such user")),
         _ => Ok(()),
     }
+}
+
+/// Ends every session the user signed in to before `now`.
+pub async fn end_sessions(db: &Db, id: UserId, now: DateTime<Utc>) -> Result<(), AppError> {
+    let sql = "UPDATE users SET sessions_valid_from = $1 WHERE id = $2";
+    expect_one(
+        on_pool!(db, pool => sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?,
+    )
 }

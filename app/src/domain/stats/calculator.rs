@@ -109,8 +109,8 @@ impl VariationInput {
         let sum = finite(&format!("{label}.sum"), self.sum)?;
         let value = match metric {
             MetricType::Binomial => {
-                if !(0.0..=n).contains(&sum) {
-                    return Err(format!("{label}.sum counts converted units: between 0 and n ({n})"));
+                if !(0.0..=n).contains(&sum) || sum.fract() != 0.0 {
+                    return Err(format!("{label}.sum counts converted units: a whole number between 0 and n ({n})"));
                 }
                 Variable::binomial(n, sum)
             }

@@ -58,6 +58,12 @@ pub enum NotEstimable {
     BaselineZero,
     #[error("a variation's values do not vary yet (zero variance)")]
     ZeroVariance,
+    /// Student's t needs the sample variance of each variation, which takes two units or more.
+    #[error("a variation needs at least two units for a t-test or a confidence sequence")]
+    TooFewUnits,
+    /// Sums so large (or so close to cancelling) that the arithmetic overflows or loses every digit.
+    #[error("the statistics are too large to compute with (a sum or sum of squares overflows)")]
+    NotFinite,
 }
 
 /// One estimated effect. The interval is open on one side for a one-sided test.
@@ -87,7 +93,13 @@ pub fn effect(
 ) -> Result<Effect, NotEstimable> {
     let (a, b, _) = summaries(control, treatment);
     let relative = difference == Difference::Relative;
-    match method {
+    if ![a.n, a.mean, a.unadjusted_mean, a.variance, b.n, b.mean, b.unadjusted_mean, b.variance]
+        .iter()
+        .all(|x| x.is_finite())
+    {
+        return Err(NotEstimable::NotFinite);
+    }
+    let effect = match method {
         Method::Bayesian { prior } => {
             if relative && (a.mean == 0.0 || a.unadjusted_mean == 0.0) {
                 return Err(NotEstimable::BaselineZero);
@@ -96,20 +108,34 @@ pub fn effect(
                 return Err(NotEstimable::NoUnits);
             }
             check_variance(&a, &b)?;
-            Ok(bayesian(&a, &b, relative, prior, alpha, inverse))
+            bayesian(&a, &b, relative, prior, alpha, inverse)?
         }
-        Method::Frequentist { .. } | Method::Sequential { .. } => {
-            if a.mean == 0.0 || a.unadjusted_mean == 0.0 {
-                return Err(NotEstimable::BaselineZero);
-            }
-            check_variance(&a, &b)?;
-            Ok(match method {
-                Method::Sequential { tuning } => sequential(&a, &b, relative, alpha, tuning),
-                Method::Frequentist { tails } => t_test(&a, &b, relative, alpha, tails),
-                Method::Bayesian { .. } => unreachable!("handled above"),
-            })
+        Method::Frequentist { tails } => {
+            check_sample(&a, &b)?;
+            t_test(&a, &b, relative, alpha, tails)?
         }
+        Method::Sequential { tuning } => {
+            check_sample(&a, &b)?;
+            sequential(&a, &b, relative, alpha, tuning)
+        }
+    };
+    // Whatever the inputs, an answer is numbers or a reason, never NaN: infinite interval ends are the open
+    // side of a one-sided test.
+    if [effect.estimate, effect.stddev].iter().any(|x| !x.is_finite()) || effect.p_value.is_some_and(f64::is_nan) {
+        return Err(NotEstimable::NotFinite);
     }
+    Ok(effect)
+}
+
+/// What the frequentist and sequential tests need of both variations: a baseline, two units, some variance.
+fn check_sample(a: &Summary, b: &Summary) -> Result<(), NotEstimable> {
+    if a.mean == 0.0 || a.unadjusted_mean == 0.0 {
+        return Err(NotEstimable::BaselineZero);
+    }
+    if a.n < 2.0 || b.n < 2.0 {
+        return Err(NotEstimable::TooFewUnits);
+    }
+    check_variance(a, b)
 }
 
 fn check_variance(a: &Summary, b: &Summary) -> Result<(), NotEstimable> {
@@ -170,10 +196,11 @@ fn t_quantile(t: &StudentsT, p: f64) -> f64 {
     x
 }
 
-fn t_test(a: &Summary, b: &Summary, relative: bool, alpha: f64, tails: Tails) -> Effect {
+fn t_test(a: &Summary, b: &Summary, relative: bool, alpha: f64, tails: Tails) -> Result<Effect, NotEstimable> {
     let estimate = point_estimate(a, b, relative);
     let stddev = estimate_variance(a, b, relative).sqrt();
-    let t = StudentsT::new(0.0, 1.0, welch_dof(a, b)).expect("positive degrees of freedom");
+    // Two units and some variance on each side make the degrees of freedom positive; only overflow is left.
+    let t = StudentsT::new(0.0, 1.0, welch_dof(a, b)).map_err(|_| NotEstimable::NotFinite)?;
     let statistic = estimate / stddev;
     let (p_value, ci_low, ci_high) = match tails {
         Tails::Two => {
@@ -189,7 +216,7 @@ fn t_test(a: &Summary, b: &Summary, relative: bool, alpha: f64, tails: Tails) ->
             (t.cdf(statistic), f64::NEG_INFINITY, estimate + width)
         }
     };
-    Effect { estimate, stddev, ci_low, ci_high, p_value: Some(p_value), chance_to_win: None, risk: None }
+    Ok(Effect { estimate, stddev, ci_low, ci_high, p_value: Some(p_value), chance_to_win: None, risk: None })
 }
 
 /// ρ of the normal-mixture confidence sequence tuned to be tightest at `tuning` units (eq. 161 of
@@ -225,7 +252,14 @@ fn sequential(a: &Summary, b: &Summary, relative: bool, alpha: f64, tuning: f64)
     }
 }
 
-fn bayesian(a: &Summary, b: &Summary, relative: bool, prior: Option<Prior>, alpha: f64, inverse: bool) -> Effect {
+fn bayesian(
+    a: &Summary,
+    b: &Summary,
+    relative: bool,
+    prior: Option<Prior>,
+    alpha: f64,
+    inverse: bool,
+) -> Result<Effect, NotEstimable> {
     let data_variance = estimate_variance(a, b, relative);
     let data_mean = point_estimate(a, b, relative);
     // The prior is on the relative lift; on the absolute scale it is scaled by control's mean.
@@ -244,10 +278,10 @@ fn bayesian(a: &Summary, b: &Summary, relative: bool, prior: Option<Prior>, alph
         None => (data_mean, 1.0 / data_variance),
     };
     let stddev = (1.0 / precision).sqrt();
-    let posterior = Normal::new(mean, stddev).expect("positive posterior standard deviation");
+    let posterior = Normal::new(mean, stddev).map_err(|_| NotEstimable::NotFinite)?;
     let beats_control = posterior.sf(0.0);
     let [keep_control, ship_treatment] = risk(mean, stddev);
-    Effect {
+    Ok(Effect {
         estimate: mean,
         stddev,
         ci_low: posterior.inverse_cdf(alpha / 2.0),
@@ -255,13 +289,13 @@ fn bayesian(a: &Summary, b: &Summary, relative: bool, prior: Option<Prior>, alph
         p_value: None,
         chance_to_win: Some(if inverse { 1.0 - beats_control } else { beats_control }),
         risk: Some(if inverse { [ship_treatment, keep_control] } else { [keep_control, ship_treatment] }),
-    }
+    })
 }
 
 /// Expected loss of each decision under a Normal(μ, σ) effect: keeping control forgoes E[max(X, 0)], shipping
 /// treatment risks E[max(−X, 0)]. Closed forms of gbstats' truncated-normal computation.
 fn risk(mu: f64, sigma: f64) -> [f64; 2] {
-    let standard = Normal::new(0.0, 1.0).expect("standard normal");
+    let standard = Normal::standard();
     let z = mu / sigma;
     let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
     let keep_control = mu * standard.cdf(z) + sigma * density;
@@ -330,5 +364,37 @@ mod tests {
         assert_eq!(effect(&some, &empty, Difference::Absolute, bayes, 0.05, false), Err(NotEstimable::NoUnits));
         let all = Statistic::Single(Variable::binomial(100.0, 100.0));
         assert_eq!(effect(&some, &all, Difference::Absolute, t, 0.05, false), Err(NotEstimable::ZeroVariance));
+    }
+
+    #[test]
+    fn degenerate_but_well_formed_statistics_are_reasons_not_panics() {
+        let binomial = |n, sum| Statistic::Single(Variable::binomial(n, sum));
+        let frequentist = Method::Frequentist { tails: Tails::Two };
+        let sequential = Method::Sequential { tuning: 5000.0 };
+        let bayesian = Method::Bayesian { prior: None };
+        // One unit each: no sample variance, so no degrees of freedom.
+        for method in [frequentist, sequential] {
+            let e = effect(&binomial(1.0, 0.5), &binomial(1.0, 0.5), Difference::Relative, method, 0.05, false);
+            assert_eq!(e, Err(NotEstimable::TooFewUnits), "{method:?}");
+        }
+        // Sums of squares at the edge of what f64 holds: an answer in numbers (however wide) or a reason.
+        let huge = mean(10.0, 5.0, 1e308);
+        for method in [frequentist, sequential, bayesian] {
+            for (a, b) in [(&huge, &huge), (&huge, &mean(10.0, 6.0, 40.0)), (&mean(10.0, 6.0, 40.0), &huge)] {
+                match effect(a, b, Difference::Relative, method, 0.05, false) {
+                    Ok(e) => {
+                        assert!(e.estimate.is_finite() && e.stddev.is_finite(), "{method:?}: {e:?}");
+                        assert!(e.p_value.is_none_or(|p| (0.0..=1.0).contains(&p)), "{method:?}: {e:?}");
+                    }
+                    Err(reason) => assert!(matches!(reason, NotEstimable::NotFinite), "{method:?}: {reason:?}"),
+                }
+            }
+        }
+        // Past it: the sum of squares is infinite.
+        let infinite = mean(10.0, 5.0, f64::MAX * 2.0);
+        for method in [frequentist, sequential, bayesian] {
+            let e = effect(&infinite, &mean(10.0, 6.0, 40.0), Difference::Absolute, method, 0.05, false);
+            assert_eq!(e, Err(NotEstimable::NotFinite), "{method:?}");
+        }
     }
 }

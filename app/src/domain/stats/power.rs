@@ -30,7 +30,7 @@ pub enum PlanningError {
 }
 
 fn standard_normal() -> Normal {
-    Normal::new(0.0, 1.0).expect("standard normal")
+    Normal::standard()
 }
 
 impl Design {

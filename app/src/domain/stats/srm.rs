@@ -24,7 +24,8 @@ pub fn srm_p_value(observed: &[u64], weights: &[f64]) -> f64 {
         })
         .sum();
     let degrees = (observed.len() - 1) as f64;
-    ChiSquared::new(degrees).expect("at least one degree of freedom").sf(statistic)
+    // At least two variations: at least one degree of freedom, so the distribution always exists.
+    ChiSquared::new(degrees).map_or(1.0, |chi2| chi2.sf(statistic))
 }
 
 #[cfg(test)]
