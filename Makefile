@@ -8,7 +8,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO := scripts/cargo.sh
 
-.PHONY: help setup test-deps build release run test test-unit test-sqlite test-postgres test-e2e test-ofrep test-sdk bench watch lint fmt clean
+.PHONY: help setup test-deps build release run openapi test test-unit test-sqlite test-postgres test-e2e test-ofrep test-sdk test-api-schema bench watch lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -31,10 +31,13 @@ run: release ## Build and serve on SQLite (data in ./data; DATABASE_URL and INTE
 
 # The browser suites run what users get: the release bundle (split, optimized, precompressed), served by a debug
 # server (same pages and files; its release build would add a quarter of an hour).
+openapi: ## Write the API's OpenAPI document (generated from the code) to docs/openapi.json
+	$(CARGO) run --quiet --bin intentlab -- openapi > docs/openapi.json
+
 test: setup test-deps ## Every test suite; fails if any test fails
 	@scripts/build.sh bundle release
 	@scripts/build.sh server dev
-	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep test-sdk
+	$(MAKE) --no-print-directory test-unit test-postgres test-e2e test-ofrep test-sdk test-api-schema
 
 test-unit: ## Unit tests and the integration suite on SQLite (with the tests that apply to SQLite only)
 	$(CARGO) test --workspace
@@ -50,6 +53,9 @@ test-e2e: ## The Playwright suite in headless Chromium against a freshly started
 
 test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP provider
 	scripts/with-server.sh tests/ofrep/.venv/bin/python -m pytest -q tests/ofrep
+
+test-api-schema: ## schemathesis: the whole API from its OpenAPI document, with a key of each scope
+	scripts/with-server.sh tests/schemathesis/run.sh
 
 test-sdk: ## Real analytics SDKs (Segment, RudderStack) against the tracking API
 	scripts/with-server.sh tests/sdk/.venv/bin/python -m pytest -q tests/sdk

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suites need, only when missing: PostgreSQL and Chromium from Debian's packages,
 # playwright-core from npm (end2end/), and from PyPI the OpenFeature SDK with its OFREP provider (tests/ofrep/.venv)
-# and the Segment and RudderStack analytics SDKs (tests/sdk/.venv).
+# and the Segment and RudderStack analytics SDKs (tests/sdk/.venv), and schemathesis (tests/schemathesis/.venv).
 # Idempotent; about a second when everything is present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +30,7 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || {
   as_root apt-get install -y -qq python3-venv >/dev/null
 }
 # One virtual environment per Python suite, rebuilt only when its requirements change.
-for suite in ofrep sdk; do
+for suite in ofrep sdk schemathesis; do
   cd "$ROOT/tests/$suite"
   if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/installed ]; then
     say "pip install -r tests/$suite/requirements.txt"

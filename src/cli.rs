@@ -32,6 +32,8 @@ pub enum Command {
     ApiKey(ApiKeyCommand),
     /// Fill the database with a simulated shop and experiments with known effects (no server needed).
     Demo(DemoArgs),
+    /// Print the API's OpenAPI document (what `GET /api/v1/openapi.json` serves; docs/openapi.json holds it).
+    Openapi,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +114,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(crate::api::openapi::document())?);
+            Ok(())
         }
         Command::Migrate => {
             let db = open(&settings).await?;

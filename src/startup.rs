@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
@@ -109,9 +108,8 @@ fn router(state: AppState, settings: &Settings) -> anyhow::Result<Router> {
         move || shell(options.clone())
     };
 
-    Ok(Router::new()
-        .route("/healthz", get(api::health::healthz))
-        .route("/readyz", get(api::health::readyz))
+    Ok(health_endpoints()
+        .router()
         .nest("/api/v1", api::router())
         .nest("/ofrep/v1", api::ofrep::router())
         .nest("/v1", api::segment::router())
@@ -131,6 +129,24 @@ fn router(state: AppState, settings: &Settings) -> anyhow::Result<Router> {
         .layer(layers::trace())
         .layer(middleware::from_fn(layers::request_id))
         .with_state(state))
+}
+
+fn health_endpoints() -> api::endpoints::Endpoints {
+    api::endpoints::Endpoints::new("").get("/healthz", api::health::healthz).get("/readyz", api::health::readyz)
+}
+
+/// Every endpoint the server answers besides the pages and the server functions, as (method, path): the
+/// probes, the REST API, OFREP and the tracking API. What the access-table and OpenAPI tests check.
+pub fn endpoints() -> Vec<(axum::http::Method, String)> {
+    [health_endpoints(), api::endpoints(), api::ofrep::endpoints(), api::segment::endpoints()]
+        .iter()
+        .flat_map(api::endpoints::Endpoints::list)
+        .collect()
+}
+
+/// The pages' paths, in axum's syntax (`/experiments/{key}`).
+pub fn page_paths() -> Vec<String> {
+    page_routes().iter().map(|route| route.path().to_string()).collect()
 }
 
 /// The page routes, listed once per process. Listing them renders the app with resource loading switched off

@@ -9,6 +9,7 @@ pub type UserId = i64;
 pub type ApiKeyId = i64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -21,6 +22,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub name: String,
@@ -34,6 +36,7 @@ pub struct ApiKey {
 
 /// A key as returned once, at creation: the only time the secret is visible.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CreatedApiKey {
     pub key: ApiKey,
     pub secret: String,
@@ -41,6 +44,7 @@ pub struct CreatedApiKey {
 
 /// Who is calling, as `GET /api/v1/me` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Me {
     User { id: UserId, email: String, role: Role },
@@ -49,6 +53,7 @@ pub enum Me {
 
 /// `POST /api/v1/users` and the Users page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewUser {
     pub email: String,
     pub password: String,
@@ -57,6 +62,7 @@ pub struct NewUser {
 
 /// `PATCH /api/v1/users/{id}`: any subset of the fields.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     pub role: Option<String>,
@@ -65,6 +71,7 @@ pub struct UserChange {
 
 /// `POST /api/v1/api-keys` and the API keys page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NewApiKey {
     pub name: String,
     pub scopes: Vec<String>,
@@ -72,6 +79,7 @@ pub struct NewApiKey {
 
 /// An experiment as the API returns it: the spec's fields, plus status, lifecycle times and the change history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Experiment {
     pub id: i64,
     #[serde(flatten)]
@@ -93,6 +101,7 @@ pub struct Experiment {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VariationExposures {
     pub variation: String,
     pub units: i64,
@@ -100,6 +109,7 @@ pub struct VariationExposures {
 
 /// One entry of an experiment's history. `detail` holds what changed: `{"field": {"from": …, "to": …}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ExperimentChange {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -109,6 +119,7 @@ pub struct ExperimentChange {
 
 /// A signal of the library as the API and pages show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Signal {
     #[serde(flatten)]
     pub spec: crate::domain::signals::SignalSpec,
@@ -126,6 +137,7 @@ pub struct Signal {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalVersion {
     pub version: i64,
     pub spec: crate::domain::signals::SignalSpec,
@@ -134,6 +146,7 @@ pub struct SignalVersion {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalChange {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -143,6 +156,7 @@ pub struct SignalChange {
 
 /// Matches of a signal on one day in one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VolumePoint {
     pub day: chrono::NaiveDate,
     pub channel: String,
@@ -151,6 +165,7 @@ pub struct VolumePoint {
 
 /// One person across every id they used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Profile {
     pub id: i64,
     pub ids: Vec<Identity>,
@@ -166,6 +181,7 @@ pub struct Profile {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Identity {
     pub id: String,
     /// How the id was first seen: `user_id`, `anonymous_id` or `alias`.
@@ -175,6 +191,7 @@ pub struct Identity {
 
 /// A row of the profile search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ProfileSummary {
     pub id: i64,
     /// The ids the search matched or, failing that, the first ones.
@@ -191,6 +208,7 @@ pub struct ProfileSummary {
 
 /// An event of a profile's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TimelineEvent {
     pub message_id: String,
     #[serde(rename = "type")]
@@ -208,7 +226,9 @@ pub struct TimelineEvent {
     pub schema_violations: Option<Vec<String>>,
 }
 
+/// A page of a profile's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema), schemars(rename = "ProfileTimeline"))]
 pub struct Timeline {
     pub events: Vec<TimelineEvent>,
     /// Pass as `before` for the next (older) page; absent on the last page.
@@ -217,6 +237,7 @@ pub struct Timeline {
 
 /// Ingestion counters over the last `hours` hours: totals, per source and per hour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct IngestStats {
     pub since: DateTime<Utc>,
     /// accepted, duplicates, consent_dropped, opted_out, schema_violations, rejected (all codes).
@@ -234,6 +255,7 @@ pub struct IngestStats {
 /// What an instance's ingest writer has done since it started. `busy_seconds` against the uptime says how close
 /// ingestion is to its limit; `queued_seconds / requests` is the mean time a request waited for its transaction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct WriterStats {
     /// Transactions committed, each one group of requests.
     pub groups: u64,
@@ -270,6 +292,7 @@ impl WriterStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct HourStats {
     pub hour: DateTime<Utc>,
     pub source: String,
@@ -278,6 +301,7 @@ pub struct HourStats {
 
 /// What a rule would have matched over the last days: the editor's live preview.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Preview {
     pub since: DateTime<Utc>,
     pub units: usize,
@@ -289,6 +313,7 @@ pub struct Preview {
 
 /// A metric in the library, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Metric {
     #[serde(flatten)]
     pub spec: crate::domain::stats::metrics::MetricSpec,
@@ -299,6 +324,7 @@ pub struct Metric {
 
 /// Installation-wide settings (`GET /api/v1/settings`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct InstallationSettings {
     /// Share of units (0 to 0.5) excluded from all experiments.
     pub global_holdout: f64,
@@ -308,6 +334,7 @@ pub struct InstallationSettings {
 
 /// A change to the installation settings: only the fields given change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
     pub global_holdout: Option<f64>,

@@ -2,7 +2,7 @@
 //! Answers come from the in-memory snapshot; no request touches the database.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Caller, Needs};
 use app::domain::access::Access;
 use app::domain::assignment::Assignment;
 use app::error::AppError;
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 pub async fn assign(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Assign>,
     ApiJson(request): ApiJson<AssignRequest>,
 ) -> Result<Json<AssignResponse>, AppError> {
     Ok(Json(assignments::assign(&state, &caller, request).await?))
@@ -28,11 +28,11 @@ pub async fn assign(
 /// link or an image tag in someone's browser must not put a signed-in person into an experiment.
 pub async fn assignment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Assign>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(mut query): ApiQuery<HashMap<String, String>>,
 ) -> Result<Json<Assignment>, AppError> {
-    if !matches!(caller, Caller::ApiKey(_)) {
+    if !matches!(*caller, Caller::ApiKey(_)) {
         return Err(AppError::forbidden(
             "this GET records an exposure, so it needs an API key with the 'assign' scope; signed in, use POST /api/v1/assign",
         ));
@@ -45,7 +45,11 @@ pub async fn assignment(
 
 /// The running configuration for SDK-side evaluation, with an ETag so polling clients get 304 when nothing
 /// changed.
-pub async fn config(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn config(
+    State(state): State<AppState>,
+    caller: Needs<level::Assign>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     caller.require(Access::Assign)?;
     let snapshot = state.assignments.current();
     let etag = format!("\"{}\"", snapshot.version);

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LoginRequest {
     email: String,
     password: String,

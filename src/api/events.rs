@@ -2,7 +2,7 @@
 
 use super::body::{parse_json, read_body, require_json};
 use super::extract::{ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::domain::events::{BatchDefaults, Dialect};
 use app::error::AppError;
 use app::services::ingest::{self, IngestResponse};
@@ -27,7 +27,7 @@ struct Batch {
 /// only after the accepted events are committed.
 pub async fn ingest_events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Ingest>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, AppError> {
@@ -42,7 +42,7 @@ pub async fn ingest_events(
 
 pub async fn opt_out(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Ingest>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OptOutState>, AppError> {
     Ok(Json(profiles::set_opted_out(&state, &caller, &id, true).await?))
@@ -50,7 +50,7 @@ pub async fn opt_out(
 
 pub async fn opt_in(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Ingest>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OptOutState>, AppError> {
     Ok(Json(profiles::set_opted_out(&state, &caller, &id, false).await?))
@@ -63,7 +63,7 @@ pub struct StatsQuery {
 
 pub async fn ingest_stats(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiQuery(query): ApiQuery<StatsQuery>,
 ) -> Result<Json<IngestStats>, AppError> {
     Ok(Json(profiles::ingest_stats(&state, &caller, query.hours).await?))

@@ -1,7 +1,7 @@
 //! `/api/v1/experiments`: create, list, read, change (JSON merge patch), start and stop.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::domain::experiment::Status;
 use app::domain::stats::results::{ExperimentResults, ResultsQuery};
 use app::error::AppError;
@@ -15,14 +15,14 @@ use serde_json::Value;
 
 pub async fn list_experiments(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
 ) -> Result<Json<Vec<Experiment>>, AppError> {
     Ok(Json(experiments::list(&state.db, &caller).await?))
 }
 
 pub async fn create_experiment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Experiment>), AppError> {
     Ok((StatusCode::CREATED, Json(experiments::create(&state, &caller, body).await?)))
@@ -30,7 +30,7 @@ pub async fn create_experiment(
 
 pub async fn get_experiment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Experiment>, AppError> {
     Ok(Json(experiments::get(&state.db, &caller, &key).await?))
@@ -38,7 +38,7 @@ pub async fn get_experiment(
 
 pub async fn update_experiment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Experiment>, AppError> {
@@ -47,7 +47,7 @@ pub async fn update_experiment(
 
 pub async fn start_experiment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Experiment>, AppError> {
     Ok(Json(experiments::transition(&state, &caller, &key, Status::Running).await?))
@@ -55,7 +55,7 @@ pub async fn start_experiment(
 
 pub async fn stop_experiment(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Experiment>, AppError> {
     Ok(Json(experiments::transition(&state, &caller, &key, Status::Stopped).await?))
@@ -64,7 +64,7 @@ pub async fn stop_experiment(
 /// `GET /api/v1/experiments/{key}/results?method=&alpha=&cuped=&correction=&segment=`
 pub async fn experiment_results(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> Result<Json<ExperimentResults>, AppError> {

@@ -2,7 +2,7 @@
 //! editor role or scope `admin`.
 
 use super::extract::{ApiJson, ApiPath};
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::error::AppError;
 use app::model::Metric;
 use app::services::metrics;
@@ -12,13 +12,16 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 
-pub async fn list_metrics(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Metric>>, AppError> {
+pub async fn list_metrics(
+    State(state): State<AppState>,
+    caller: Needs<level::Results>,
+) -> Result<Json<Vec<Metric>>, AppError> {
     Ok(Json(metrics::list(&state.db, &caller).await?))
 }
 
 pub async fn create_metric(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Metric>), AppError> {
     Ok((StatusCode::CREATED, Json(metrics::create(&state.db, &caller, body).await?)))
@@ -26,7 +29,7 @@ pub async fn create_metric(
 
 pub async fn get_metric(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Metric>, AppError> {
     Ok(Json(metrics::get(&state.db, &caller, &key).await?))
@@ -34,7 +37,7 @@ pub async fn get_metric(
 
 pub async fn update_metric(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Metric>, AppError> {

@@ -4,7 +4,7 @@
 //! authentication failures keep intentlab's JSON errors with 401/403, which the protocol leaves open.
 
 use super::assign::if_none_match;
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::domain::access::Access;
 use app::domain::ofrep::{evaluation, flag_keys, parse_flag_key};
 use app::error::AppError;
@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -28,14 +27,20 @@ pub fn router() -> Router<AppState> {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE, IF_NONE_MATCH, HeaderName::from_static("x-api-key")])
         .expose_headers([ETAG]);
-    Router::new()
-        .route("/evaluate/flags/{key}", post(evaluate_flag))
-        .route("/evaluate/flags", post(evaluate_flags))
-        .route("/configuration", get(configuration))
-        .layer(cors)
+    endpoints().router().layer(cors)
 }
 
-/// An OFREP error: status, `errorCode`, `errorDetails`, and the flag key when there is one.
+/// OFREP's endpoints, under `/ofrep/v1`.
+pub fn endpoints() -> super::endpoints::Endpoints {
+    super::endpoints::Endpoints::new("/ofrep/v1")
+        .post("/evaluate/flags/{key}", evaluate_flag)
+        .post("/evaluate/flags", evaluate_flags)
+        .get("/configuration", configuration)
+}
+
+/// An OFREP error: status, `errorCode`, `errorDetails`, and the flag key when there is one — with intentlab's
+/// `error` envelope beside them, so clients that read either shape understand it (OFREP providers ignore the
+/// field they do not know).
 struct Failure {
     status: StatusCode,
     code: &'static str,
@@ -56,7 +61,15 @@ impl Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let mut body = json!({ "errorCode": self.code, "errorDetails": self.details });
+        let code = match self.status.as_u16() {
+            404 => "not_found",
+            _ => "invalid_input",
+        };
+        let mut body = json!({
+            "errorCode": self.code,
+            "errorDetails": self.details,
+            "error": { "code": code, "message": self.details },
+        });
         if let Some(key) = self.key {
             body["key"] = Value::String(key);
         }
@@ -111,7 +124,7 @@ fn parse_context(body: &Bytes) -> Result<Context, Failure> {
 
 async fn evaluate_flag(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Assign>,
     Path(flag_key): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -143,7 +156,7 @@ async fn evaluate_flag(
 /// polling with an unchanged context gets 304 until an experiment changes.
 async fn evaluate_flags(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Assign>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {

@@ -3,7 +3,7 @@
 //! opens a share link without an account.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::domain::playbook::{CreatedShareLink, EntryDetail, PlaybookQuery, ShareLink, SharedView, SignalRecord};
 use app::domain::playbook_export;
 use app::error::AppError;
@@ -46,7 +46,7 @@ const MARKDOWN: &str = "text/markdown; charset=utf-8";
 /// `POST /api/v1/experiments/{key}/conclude`
 pub async fn conclude(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<EntryDetail>), AppError> {
@@ -56,7 +56,7 @@ pub async fn conclude(
 /// `GET /api/v1/playbook?q=&signal=&stage=&channel=&segment=&metric=&decision=&outcome=&tag=&from=&to=&sort=&format=`
 pub async fn list_entries(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
     ApiQuery(mut pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let format = take_format(&mut pairs)?;
@@ -73,7 +73,7 @@ pub async fn list_entries(
 /// `GET /api/v1/playbook/{id}?revision=&format=`
 pub async fn get_entry(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(mut pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
@@ -105,7 +105,7 @@ pub async fn get_entry(
 /// `POST /api/v1/playbook/{id}/revisions`: `{"reason", "analysis"}`
 pub async fn reanalyze(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<EntryDetail>), AppError> {
@@ -115,7 +115,7 @@ pub async fn reanalyze(
 /// `POST /api/v1/playbook/{id}/follow-up`: `{"key", "name"}` → a new draft experiment
 pub async fn follow_up(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Experiment>), AppError> {
@@ -125,7 +125,7 @@ pub async fn follow_up(
 /// `GET /api/v1/playbook/signals`
 pub async fn signal_leaderboard(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Results>,
 ) -> Result<Json<Vec<SignalRecord>>, AppError> {
     Ok(Json(playbook::leaderboard(&state.db, &caller).await?))
 }
@@ -133,19 +133,22 @@ pub async fn signal_leaderboard(
 /// `POST /api/v1/playbook/shares`: `{"entry_id"}` or `{"filter": {...}}`, with `label`, `expires_in_days`
 pub async fn create_share(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<CreatedShareLink>), AppError> {
     Ok((StatusCode::CREATED, Json(playbook::share(&state.db, &caller, body).await?)))
 }
 
-pub async fn list_shares(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ShareLink>>, AppError> {
+pub async fn list_shares(
+    State(state): State<AppState>,
+    caller: Needs<level::Write>,
+) -> Result<Json<Vec<ShareLink>>, AppError> {
     Ok(Json(playbook::share_links(&state.db, &caller).await?))
 }
 
 pub async fn revoke_share(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, AppError> {
     playbook::revoke_share(&state.db, &caller, id).await?;

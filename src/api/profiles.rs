@@ -1,7 +1,7 @@
 //! Unified profiles (`/api/v1/profiles`) and unit intent (`/api/v1/units/{id}/intent`).
 
 use super::extract::{ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Caller, Needs};
 use app::error::AppError;
 use app::model::{Profile, ProfileSummary};
 use app::services::profiles::{self, Timeline, UnitIntent};
@@ -19,7 +19,7 @@ pub struct SearchQuery {
 
 pub async fn search_profiles(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<ProfileSummary>>, AppError> {
     Ok(Json(profiles::search(&state.db, &caller, &query.q, query.stage.as_deref()).await?))
@@ -27,7 +27,7 @@ pub async fn search_profiles(
 
 pub async fn get_profile(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Profile>, AppError> {
     Ok(Json(profiles::get(&state.db, &caller, &id).await?))
@@ -41,7 +41,7 @@ pub struct TimelineQuery {
 
 pub async fn profile_events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Json<Timeline>, AppError> {

@@ -14,7 +14,6 @@ use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tower_http::cors::{Any, CorsLayer};
@@ -29,16 +28,19 @@ pub fn router() -> Router<AppState> {
         CONTENT_TYPE,
         CONTENT_ENCODING,
     ]);
-    Router::new()
-        .route("/track", post(|s, r| single("track", s, r)))
-        .route("/page", post(|s, r| single("page", s, r)))
-        .route("/screen", post(|s, r| single("screen", s, r)))
-        .route("/identify", post(|s, r| single("identify", s, r)))
-        .route("/alias", post(|s, r| single("alias", s, r)))
-        .route("/batch", post(batch))
-        .route("/import", post(batch))
-        .fallback(unknown)
-        .layer(cors)
+    endpoints().router().fallback(unknown).layer(cors)
+}
+
+/// The Segment-compatible tracking API's endpoints, under `/v1`.
+pub fn endpoints() -> super::endpoints::Endpoints {
+    super::endpoints::Endpoints::new("/v1")
+        .post("/track", |s, r| single("track", s, r))
+        .post("/page", |s, r| single("page", s, r))
+        .post("/screen", |s, r| single("screen", s, r))
+        .post("/identify", |s, r| single("identify", s, r))
+        .post("/alias", |s, r| single("alias", s, r))
+        .post("/batch", batch)
+        .post("/import", batch)
 }
 
 /// An error in the tracking API's shape: Segment's (and the SDKs' parsers) read `code` and `message` at the top
@@ -92,7 +94,10 @@ async fn object_body(
     let Value::Object(object) = parse_json::<Value>(&bytes)? else {
         return Err(AppError::invalid("the body must be a JSON object"));
     };
-    Ok((caller(state, &parts, &object).await?, object))
+    let caller = caller(state, &parts, &object).await?;
+    // Before the body's content is looked at: a key that may not ingest learns nothing about it.
+    caller.require(app::domain::access::Access::Ingest)?;
+    Ok((caller, object))
 }
 
 /// One event; its type comes from the path. A refused event is a 400 naming the reason.

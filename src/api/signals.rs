@@ -2,7 +2,7 @@
 //! scope `admin`.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use app::auth::Caller;
+use app::auth::{level, Needs};
 use app::domain::signals::SignalStatus;
 use app::error::AppError;
 use app::model::{Signal, VolumePoint};
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub async fn list_signals(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiQuery(filter): ApiQuery<SignalFilter>,
 ) -> Result<Json<Vec<Signal>>, AppError> {
     Ok(Json(signals::list(&state.db, &caller, &filter).await?))
@@ -24,7 +24,7 @@ pub async fn list_signals(
 
 pub async fn create_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Signal>), AppError> {
     Ok((StatusCode::CREATED, Json(signals::create(&state, &caller, body).await?)))
@@ -32,7 +32,7 @@ pub async fn create_signal(
 
 pub async fn get_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::get(&state.db, &caller, &key).await?))
@@ -40,7 +40,7 @@ pub async fn get_signal(
 
 pub async fn update_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Signal>, AppError> {
@@ -49,7 +49,7 @@ pub async fn update_signal(
 
 pub async fn deprecate_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::set_status(&state, &caller, &key, SignalStatus::Deprecated).await?))
@@ -57,7 +57,7 @@ pub async fn deprecate_signal(
 
 pub async fn activate_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Write>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Signal>, AppError> {
     Ok(Json(signals::set_status(&state, &caller, &key, SignalStatus::Active).await?))
@@ -66,7 +66,7 @@ pub async fn activate_signal(
 /// What a (draft) definition would have matched over the last 7 days.
 pub async fn preview_signal(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Preview>, AppError> {
     Ok(Json(signals::preview(&state.db, &caller, body).await?))
@@ -79,7 +79,7 @@ pub struct VolumeQuery {
 
 pub async fn signal_volume(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Needs<level::Read>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<VolumeQuery>,
 ) -> Result<Json<Vec<VolumePoint>>, AppError> {

@@ -62,3 +62,31 @@ async fn results_responses_match_the_openapi_document() {
         assert_valid(&error_schema, &response.json().await.unwrap(), path);
     }
 }
+
+/// Every endpoint the router has is in the document, with its method, and the document has nothing else; and
+/// `docs/openapi.json` is the document the server serves (regenerate it with `make openapi`).
+#[tokio::test]
+async fn the_document_covers_every_endpoint_and_docs_holds_the_served_one() {
+    let document = intentlab::api::openapi::document();
+    let documented: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, operations)| {
+            operations.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let routes: Vec<(String, String)> =
+        intentlab::startup::endpoints().into_iter().map(|(method, path)| (method.to_string(), path)).collect();
+    let missing: Vec<_> = routes.iter().filter(|r| !documented.contains(r)).collect();
+    let extra: Vec<_> = documented.iter().filter(|d| !routes.contains(d)).collect();
+    assert!(missing.is_empty(), "routes missing from the OpenAPI document: {missing:?}");
+    assert!(extra.is_empty(), "documented operations no route serves: {extra:?}");
+
+    let committed: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+    assert!(committed == *document, "docs/openapi.json is out of date: run `make openapi`");
+
+    let app = spawn_app().await;
+    let served: Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    assert_eq!(&served, document);
+}

@@ -113,6 +113,51 @@ impl Caller {
     }
 }
 
+/// A caller already checked for one kind of access, for handlers: `caller: Needs<level::Admin>`. As an extractor
+/// it runs before the body is read, so someone without the access gets 401 or 403 — never a 400 about a body
+/// they were not allowed to send. The services check again (server functions call them directly).
+pub struct Needs<L> {
+    caller: Caller,
+    level: std::marker::PhantomData<L>,
+}
+
+/// The kinds of access a handler can require, as types for `Needs`.
+pub mod level {
+    use crate::domain::access::Access;
+
+    pub trait Level: Send + Sync + 'static {
+        const ACCESS: Access;
+    }
+
+    macro_rules! levels {
+        ($($name:ident),+) => {$(
+            pub struct $name;
+            impl Level for $name {
+                const ACCESS: Access = Access::$name;
+            }
+        )+};
+    }
+    levels!(Results, Read, Write, Admin, Assign, Ingest);
+}
+
+impl<L> std::ops::Deref for Needs<L> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<L: level::Level> FromRequestParts<AppState> for Needs<L> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_parts(parts, state).await?;
+        caller.require(L::ACCESS)?;
+        Ok(Needs { caller, level: std::marker::PhantomData })
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 

@@ -6,7 +6,7 @@ pub mod caller;
 pub mod limits;
 pub mod password;
 
-pub use caller::Caller;
+pub use caller::{level, Caller, Needs};
 
 /// The address of the client a request came from: the connection's peer, or what a trusted proxy reported
 /// (`X-Forwarded-For`). Set on every request by the server's guards.

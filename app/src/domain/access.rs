@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 /// A person's role. Ordered: each role can do everything the roles before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Stakeholders: read the playbook and results, nothing else.
@@ -39,6 +40,7 @@ impl Role {
 
 /// What an API key may be used for. Keys carry a set of scopes; people carry a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Fetch bucket assignments.

@@ -23,6 +23,7 @@ const MAX_ID_CHARS: usize = 256;
 const MAX_NAME_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     Track,
@@ -72,6 +73,7 @@ pub enum Dialect {
 /// What a person allowed, by category (lower-case: `analytics`, `personalization`, `advertising`, …). A category
 /// that is not mentioned is allowed: consent is collected upstream, and only an explicit `false` withholds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Consent(pub BTreeMap<String, bool>);
 
@@ -136,6 +138,7 @@ impl Event {
 
 /// Why one event of a batch was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Rejection {
     pub index: usize,
     pub code: &'static str,

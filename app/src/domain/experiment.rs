@@ -13,6 +13,7 @@ pub const MAX_VARIATIONS: usize = 10;
 const WEIGHT_TOLERANCE: f64 = 1e-6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Draft,
@@ -57,6 +58,7 @@ impl fmt::Display for Status {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Increase,
@@ -65,6 +67,7 @@ pub enum Direction {
 
 /// The pre-registered hypothesis: what changes, for whom, what should move, which way, by how much, and why.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Hypothesis {
     pub change: String,
@@ -78,6 +81,7 @@ pub struct Hypothesis {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Variation {
     pub key: String,
@@ -94,6 +98,7 @@ pub struct Variation {
 /// The metrics an experiment is judged by (keys of the metric library). The primary metric is pre-registered:
 /// it cannot change once the experiment has started; secondary and guardrail metrics may be added later.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricRoles {
     pub primary: Option<String>,
@@ -117,6 +122,7 @@ impl MetricRoles {
 /// The experiment's slice `[start, end)` of a named namespace; experiments with disjoint slices of one namespace
 /// never share a unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceRange {
     pub name: String,
@@ -135,6 +141,7 @@ fn default_hash_version() -> u8 {
 
 /// Everything about an experiment that a person configures. Only `key`, `name` and `variations` are required.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
     pub key: String,

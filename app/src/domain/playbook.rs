@@ -14,6 +14,7 @@ use std::fmt;
 
 /// What the team decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Roll out the winning variation.
@@ -38,6 +39,7 @@ impl Decision {
 
 /// What the primary metric says, read without overclaiming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Significantly better on the primary metric, with a sound split.
@@ -75,6 +77,7 @@ macro_rules! display_as_str {
 display_as_str!(Decision, Outcome);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentEffect {
     Held,
@@ -83,6 +86,7 @@ pub enum SegmentEffect {
 
 /// A segment where the effect held or failed, e.g. `{"attribute": "channel", "value": "app", "effect": "held"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SegmentFinding {
     pub attribute: String,
@@ -100,6 +104,7 @@ impl SegmentFinding {
 
 /// `POST /api/v1/experiments/{key}/conclude`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConcludeRequest {
     pub decision: Decision,
@@ -209,6 +214,7 @@ impl ConcludeRequest {
 /// A signal as it was when the entry was concluded: the playbook filters by its stage and channels even if the
 /// library changes later.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalRef {
     pub key: String,
     pub name: String,
@@ -218,6 +224,7 @@ pub struct SignalRef {
 
 /// The conclusion as stored: fixed at conclusion time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Conclusion {
     pub decision: Decision,
     pub winning_variation: Option<String>,
@@ -230,6 +237,7 @@ pub struct Conclusion {
 
 /// A way the test departed from its pre-registered plan, shown next to the outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Deviation {
     /// Stable: `primary_metric_changed`, `no_primary_metric`, `sample_ratio_mismatch`, `stopped_early`,
     /// `no_estimate`, `underpowered`.
@@ -243,6 +251,7 @@ fn deviation(code: &str, message: String) -> Deviation {
 
 /// The frozen results of one revision of an entry. Never changes once stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Snapshot {
     /// The experiment as it was concluded, with its pre-registered hypothesis.
     pub experiment: ExperimentSpec,
@@ -259,6 +268,7 @@ pub struct Snapshot {
 /// The primary metric's result for the variation that matters: the shipped one, or else the treatment with the
 /// strongest evidence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PrimaryEffect {
     pub metric: String,
     pub metric_name: String,
@@ -407,6 +417,7 @@ fn stopped_early(results: &ExperimentResults, metric: &MetricResult, mde: f64) -
 /// What a revision's snapshot says, in the few fields lists, cards and filters need. Derived once, when the
 /// revision is written (snapshots are immutable, so this is too).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Reading {
     pub experiment: String,
     pub name: String,
@@ -439,6 +450,7 @@ impl Reading {
 
 /// One playbook entry as lists and exports show it: the conclusion and the latest revision's reading.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PlaybookEntry {
     pub id: i64,
     #[serde(flatten)]
@@ -509,6 +521,7 @@ fn relevance(entry: &PlaybookEntry, query: &[String]) -> u32 {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
     /// Newest conclusion first (best match first when searching).
@@ -520,6 +533,7 @@ pub enum SortOrder {
 
 /// Search words and filters of the playbook (the page's URL and the API's query string are the same).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PlaybookQuery {
     pub q: Option<String>,
@@ -659,6 +673,7 @@ pub fn related<'a>(entry: &PlaybookEntry, all: &'a [PlaybookEntry]) -> Vec<&'a P
 
 /// An inverse-variance (fixed-effect) pooled relative lift across tests.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PooledEffect {
     pub tests: u32,
     pub estimate: f64,
@@ -690,6 +705,7 @@ pub fn pool(effects: &[(f64, f64)]) -> Option<PooledEffect> {
 
 /// What a metric measures, for the leaderboard's three outcome columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeFamily {
     Conversion,
@@ -699,6 +715,7 @@ pub enum OutcomeFamily {
 
 /// One signal's record across the playbook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalRecord {
     pub signal: String,
     pub name: String,
@@ -716,6 +733,7 @@ pub struct SignalRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SegmentLeader {
     pub attribute: String,
     pub best: String,
@@ -828,6 +846,7 @@ pub fn leaderboard(entries: &[(PlaybookEntry, Snapshot)]) -> Vec<SignalRecord> {
 
 /// One entry with everything its page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct EntryDetail {
     #[serde(flatten)]
     pub entry: PlaybookEntry,
@@ -840,6 +859,7 @@ pub struct EntryDetail {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Revision {
     pub revision: u32,
     pub created_at: DateTime<Utc>,
@@ -850,6 +870,7 @@ pub struct Revision {
 
 /// `POST /api/v1/playbook/{id}/revisions`: re-analyse with today's data or other settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReanalyzeRequest {
     pub reason: String,
@@ -860,6 +881,7 @@ pub struct ReanalyzeRequest {
 /// `POST /api/v1/playbook/{id}/follow-up`: a new draft experiment from the entry's hypothesis, metrics and
 /// targeting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FollowUpRequest {
     pub key: String,
@@ -889,6 +911,7 @@ pub fn follow_up_spec(concluded: &ExperimentSpec, entry_id: i64, request: &Follo
 
 /// What a share link opens: one entry, or the entries a filter selects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShareScope {
     Entry(i64),
@@ -897,6 +920,7 @@ pub enum ShareScope {
 
 /// `POST /api/v1/playbook/shares`: exactly one of `entry_id` and `filter`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
     #[serde(default)]
@@ -932,6 +956,7 @@ impl ShareRequest {
 
 /// A share link as its creators see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ShareLink {
     pub id: i64,
     pub scope: ShareScope,
@@ -950,6 +975,7 @@ impl ShareLink {
 
 /// Returned once, when the link is made: the token is not stored and cannot be shown again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CreatedShareLink {
     pub link: ShareLink,
     pub token: String,
@@ -991,6 +1017,7 @@ impl EntryDetail {
 
 /// What a share link shows to someone without an account.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SharedView {
     Entry { label: String, expires_at: DateTime<Utc>, entry: Box<EntryDetail> },

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 /// What a rule looks at: named track events, or page/screen views.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     #[default]
@@ -25,6 +26,7 @@ pub enum RuleKind {
 /// "The same thing again": the rule fires on an occurrence that comes at least `after_minutes` after the
 /// unit's previous occurrence and at most `within_days` after it (a cart return, a repeat visit).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Repeat {
     #[serde(default)]
@@ -33,6 +35,7 @@ pub struct Repeat {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     #[serde(default, rename = "type")]
@@ -48,6 +51,7 @@ pub struct Rule {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PropertyType {
     String,
@@ -85,6 +89,7 @@ impl PropertyType {
 /// The expected type of one property of the signal's event; events that break it are counted as schema
 /// violations, kept apart, and never match a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PropertyRule {
     #[serde(rename = "type")]
@@ -94,6 +99,7 @@ pub struct PropertyRule {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SignalStatus {
     #[default]
@@ -120,6 +126,7 @@ impl SignalStatus {
 
 /// What a marketer edits: everything about a signal except its status and version, which the library manages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignalSpec {
     pub key: String,
@@ -307,6 +314,7 @@ fn json_type(value: &Value) -> &'static str {
 
 /// A unit's running tally for one signal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalState {
     /// How many times the signal fired.
     pub matches: i64,
@@ -368,6 +376,7 @@ pub fn merge_states(a: SignalState, b: SignalState, half_life_days: f64) -> Sign
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageThreshold {
     pub stage: String,
@@ -376,6 +385,7 @@ pub struct StageThreshold {
 
 /// How scores become stages; an installation-wide setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntentConfig {
     /// A signal's contribution halves every this many days.
@@ -460,6 +470,7 @@ impl IntentConfig {
 
 /// One signal's part in a unit's score: the explanation of an intent score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Contribution {
     pub signal: String,
     pub score: f64,
@@ -468,6 +479,7 @@ pub struct Contribution {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Intent {
     pub score: f64,
     pub stage: String,
@@ -499,6 +511,7 @@ pub fn intent<'a>(
 
 /// Which events are purchases (the macro conversion) and where their order id and value are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseConfig {
     pub event: String,
@@ -520,6 +533,7 @@ impl Default for PurchaseConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Order {
     pub order_id: String,
     pub revenue: Option<f64>,

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// A normalised (trimmed, lower-cased) email address: the identity of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Email(String);
 
 impl Email {

@@ -24,12 +24,18 @@ pub async fn load_metrics() -> Result<MetricsData, AppError> {
         async {
             use crate::services::{metrics, signals};
             let (state, caller) = crate::pages::context::caller().await?;
-            let signals = signals::list(&state.db, &caller, &Default::default())
-                .await?
-                .into_iter()
-                .map(|s| (s.spec.key, s.spec.name))
-                .collect();
-            Ok(MetricsData { metrics: metrics::list(&state.db, &caller).await?, signals })
+            let metrics = metrics::list(&state.db, &caller).await?;
+            // The signals are for the editor's form: viewers read the definitions without them.
+            let signals = if caller.require(crate::domain::access::Access::Write).is_ok() {
+                signals::list(&state.db, &caller, &Default::default())
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.spec.key, s.spec.name))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Ok(MetricsData { metrics, signals })
         }
         .await,
     )
@@ -68,6 +74,8 @@ pub async fn save_metric(metric: MetricFields) -> Result<Metric, AppError> {
         async {
             use serde_json::{json, Value};
             let (state, caller) = crate::pages::context::caller().await?;
+            // Before the fields are read: someone who may not change metrics learns nothing about them.
+            caller.require(crate::domain::access::Access::Write)?;
             let MetricFields {
                 key, name, description, measure, signal, event, window_days, capping, cap, ignore_zeros, lower_is_better,
                 editing,

@@ -25,6 +25,7 @@ pub async fn save_holdout(percent: String) -> Result<Settings, AppError> {
     crate::error::server_result(
         async {
             let (state, caller) = crate::pages::context::caller().await?;
+            caller.require(crate::domain::access::Access::Admin)?;
             let percent: f64 = percent
                 .trim()
                 .trim_end_matches('%')

@@ -149,6 +149,7 @@ fn sdk_config(all: &[Experiment], holdout: f64) -> Value {
 
 /// `POST /api/v1/assign`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub unit_id: String,
@@ -165,6 +166,7 @@ fn yes() -> bool {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AssignResponse {
     pub unit_id: String,
     pub assignments: Vec<Assignment>,

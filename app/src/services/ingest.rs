@@ -72,6 +72,7 @@ impl Default for Ingestor {
 
 /// The answer to an ingest request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct IngestResponse {
     /// Newly stored events.
     pub accepted: usize,

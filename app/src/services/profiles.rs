@@ -90,6 +90,7 @@ pub async fn timeline(
 /// A unit's intent as of now, explained. Unknown units are simply at the first stage with no score, so that
 /// services may ask about brand-new visitors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct UnitIntent {
     pub unit_id: String,
     pub known: bool,
@@ -141,6 +142,7 @@ pub async fn search(
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct OptOutState {
     pub id: String,
     pub profile_id: i64,

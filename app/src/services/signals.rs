@@ -76,6 +76,7 @@ pub async fn reload(state: &AppState) -> Result<(), AppError> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SignalFilter {
     pub stage: Option<String>,
     pub channel: Option<String>,

@@ -7,6 +7,7 @@ use super::{compare, AnalysisSettings, Comparison, Correction, MethodName, Prior
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricType {
     Binomial,
@@ -16,6 +17,7 @@ pub enum MetricType {
 
 /// A CUPED covariate: the same metric per unit before exposure. `cross_sum` is Σ value × covariate.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CovariateInput {
     pub sum: f64,
@@ -25,6 +27,7 @@ pub struct CovariateInput {
 
 /// One variation's sufficient statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VariationInput {
     pub n: f64,
@@ -42,6 +45,7 @@ pub struct VariationInput {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompareRequest {
     pub metric_type: MetricType,
@@ -64,6 +68,7 @@ pub struct CompareRequest {
 
 /// A variation's observed value; the treatment also carries its comparison with control.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct VariationResult {
     pub units: f64,
     /// The rate, mean or ratio.
@@ -75,6 +80,7 @@ pub struct VariationResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct CompareResponse {
     pub control: VariationResult,
     pub treatment: VariationResult,
@@ -190,6 +196,7 @@ pub fn observed(statistic: &Statistic, comparison: Option<Comparison>) -> Variat
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PowerMetricType {
     Binomial,
@@ -197,6 +204,7 @@ pub enum PowerMetricType {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PowerRequest {
     pub metric_type: PowerMetricType,
@@ -238,6 +246,7 @@ fn yes() -> bool {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct PowerResponse {
     pub power: Option<f64>,
     pub mde: Option<f64>,
@@ -347,6 +356,7 @@ pub fn power_request(request: &PowerRequest) -> Result<PowerResponse, String> {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdjustRequest {
     pub p_values: Vec<f64>,
@@ -354,6 +364,7 @@ pub struct AdjustRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct AdjustResponse {
     pub adjusted: Vec<f64>,
 }

@@ -9,6 +9,7 @@ use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
 /// Which way the effect is read: as a difference of means, or relative to control's (observed) mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Difference {
     Absolute,
@@ -17,6 +18,7 @@ pub enum Difference {
 
 /// The alternative hypothesis of a fixed-horizon test.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tails {
     #[default]
@@ -29,6 +31,7 @@ pub enum Tails {
 
 /// A proper Gaussian prior on the relative lift (gbstats' `GaussianPrior` with `prior_type="relative"`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Prior {
     pub mean: f64,
     pub variance: f64,
@@ -50,6 +53,7 @@ pub enum Method {
 
 /// Why an effect cannot be estimated from the data (gbstats answers these with an uninformative default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotEstimable {
     #[error("a variation has no units yet")]

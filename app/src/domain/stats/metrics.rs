@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a metric measures per exposed unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Measure {
     /// Converted: placed at least one order.
@@ -34,6 +35,7 @@ pub enum Measure {
 
 /// How a metric's statistic is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
     Conversion,
@@ -43,6 +45,7 @@ pub enum MetricKind {
 
 /// Outliers are winsorized: values above the cap count as the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Capping {
     Absolute {
@@ -64,6 +67,7 @@ fn yes() -> bool {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
     pub key: String,

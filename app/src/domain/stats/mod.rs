@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_SEQUENTIAL_TUNING: f64 = 5000.0;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MethodName {
     #[default]
@@ -38,6 +39,7 @@ pub enum MethodName {
 
 /// How results are read; every field has the default a demanding analyst would pick.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AnalysisSettings {
     pub method: MethodName,
@@ -94,6 +96,7 @@ impl AnalysisSettings {
 /// One lift with its interval and, for frequentist methods, p-values. One-sided intervals have an open end
 /// (`null`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Lift {
     pub estimate: f64,
     pub stddev: f64,
@@ -120,6 +123,7 @@ impl Lift {
 
 /// Treatment against control on one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Comparison {
     pub absolute_lift: Option<Lift>,
     pub relative_lift: Option<Lift>,

@@ -8,6 +8,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 /// A planned test of one metric.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Design {
     /// The baseline mean (the conversion rate for a binomial metric).
     pub mean: f64,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricRole {
     Primary,
@@ -26,6 +27,7 @@ pub struct MetricValues {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct MetricResult {
     pub key: String,
     pub name: String,
@@ -43,6 +45,7 @@ pub struct MetricResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Analysis {
     /// Variation keys, control first; every list of variations below is in this order.
     pub variations: Vec<String>,
@@ -130,6 +133,7 @@ pub fn underpowered(lift: &super::Lift, significant: bool, planned_mde: Option<f
 
 /// How one experiment's results were asked for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ResultsQuery {
     pub method: Option<super::MethodName>,
@@ -176,6 +180,7 @@ impl ResultsQuery {
 
 /// An experiment's results as the API returns them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct ExperimentResults {
     pub experiment: String,
     pub settings: AnalysisSettings,
@@ -199,6 +204,7 @@ pub struct ExperimentResults {
 /// the units exposed so far, counting what they had done so far. Shows whether an effect is settling or was a
 /// novelty; with the sequential method its intervals are valid at every point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Timeline {
     pub metric: String,
     /// The treatments, in the order of each point's `lifts`.
@@ -207,6 +213,7 @@ pub struct Timeline {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct TimelinePoint {
     pub at: chrono::DateTime<chrono::Utc>,
     /// Units exposed by `at`, every variation together.
@@ -298,6 +305,7 @@ pub fn timeline_moments(
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SegmentBreakdown {
     pub attribute: String,
     /// Largest segments first.
@@ -307,6 +315,7 @@ pub struct SegmentBreakdown {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct SegmentResult {
     pub value: String,
     #[serde(flatten)]
@@ -314,6 +323,7 @@ pub struct SegmentResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Heterogeneity {
     pub metric: String,
     pub variation: String,

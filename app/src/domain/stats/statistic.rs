@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Count, sum and sum of squares of a per-unit value. For a yes/no value (converted or not) the sum of squares
 /// is the sum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Moments {
     pub n: f64,
     pub sum: f64,
@@ -43,6 +44,7 @@ impl Moments {
 
 /// Whether a value is yes/no (variance p(1 − p), as gbstats' `ProportionStatistic`) or any number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scale {
     Binomial,
@@ -51,6 +53,7 @@ pub enum Scale {
 
 /// A value's moments together with how to read its variance.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Variable {
     pub scale: Scale,
     pub moments: Moments,

@@ -104,6 +104,7 @@ fn raw_json(value: &impl Serialize) -> Result<Box<RawValue>, AppError> {
 
 /// What happened to a submission's valid events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Outcome {
     /// Newly stored.
     pub accepted: usize,
