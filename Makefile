@@ -8,7 +8,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO := scripts/cargo.sh
 
-.PHONY: help setup test-deps build release run openapi test test-unit test-sqlite test-postgres test-e2e test-ofrep test-sdk test-api-schema bench watch lint fmt clean
+.PHONY: help setup test-deps build release run openapi test test-unit test-sqlite test-postgres test-e2e test-ofrep test-sdk test-api-schema fuzz bench watch lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
@@ -56,6 +56,9 @@ test-ofrep: ## OFREP conformance with the real OpenFeature Python SDK and OFREP 
 
 test-api-schema: ## schemathesis: the whole API from its OpenAPI document, with a key of each scope
 	scripts/with-server.sh tests/schemathesis/run.sh
+
+fuzz: ## Property-based fuzzing of the input parsers and calculators, long (make test runs 3 000 cases per target)
+	FUZZ_CASES=$${FUZZ_CASES:-200000} $(CARGO) test --release --test fuzz
 
 test-sdk: ## Real analytics SDKs (Segment, RudderStack) against the tracking API
 	scripts/with-server.sh tests/sdk/.venv/bin/python -m pytest -q tests/sdk

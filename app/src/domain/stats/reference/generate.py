@@ -223,6 +223,12 @@ for i in range(6):
                   "treatment": {"kind": "binomial", "n": n_b, "sum": x_b}, "t": float(t), "p_value": float(p),
                   "dof": None})
 
+# scipy's Student t at degrees of freedom from a handful to more than any experiment reaches (a request may
+# claim a billion units): quantiles for the intervals, tail probabilities for the p-values.
+student_t = [{"dof": dof, "p": p, "quantile": float(stats.t.ppf(p, dof)), "x": x, "sf": float(stats.t.sf(x, dof))}
+             for dof in (3.0, 30.0, 5e4, 999999.0, 1e6, 3e7, 1e9, 1e13)
+             for p, x in ((0.975, 2.0), (0.95, 3.5), (0.995, 0.5))]
+
 srm = []
 for observed, weights in (([5000, 5000], [0.5, 0.5]), ([5100, 4900], [0.5, 0.5]), ([5300, 4700], [0.5, 0.5]),
                           ([3000, 3150, 2950], [1, 1, 1]), ([2100, 7900], [0.2, 0.8]),
@@ -329,7 +335,7 @@ published_power = {
                 "variations": 3, "sequential_tuning_parameter": 5000, "power": 0.20596, "mde": 0.12821}],
 }
 
-vectors = {"comparisons": comparisons, "welch": welch, "srm": srm, "adjustments": adjustments, "power": power,
+vectors = {"comparisons": comparisons, "welch": welch, "student_t": student_t, "srm": srm, "adjustments": adjustments, "power": power,
            "heterogeneity": heterogeneity,
            "absolute_power": absolute_power, "published_power": published_power}
 # One vector per line: small, and a regenerated file diffs line by line.
